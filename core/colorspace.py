@@ -1,0 +1,204 @@
+"""Colour conversions and normalisation constants (COLORIZATION.md section 1).
+
+Contract, shared by the data pipeline, the losses and inference:
+
+- sRGB is float32 in [0, 1] inside the code, uint8 only at the edges.
+- CIE Lab (D65, 2 degree observer): L in [0, 100]; a, b in CIE units (about [-86, 98]
+  and [-108, 95] for sRGB colours). Lab -> RGB clips *linear* RGB to [0, 1], which is
+  the only gamut mapping.
+- YUV is scikit-image's: Y in [0, 1], U in [-U_MAX, U_MAX], V in [-V_MAX, V_MAX].
+
+Every conversion exists twice with the same formulas: as TensorFlow ops on float32
+batches (`*_tf`, shape (..., H, W, 3)) for training graphs, and in numpy (float32) for
+the Colorizer and the metrics. Tests check both against scikit-image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from core.types import FloatArray
+
+__all__ = [
+    "AB_MAX",
+    "L_MAX",
+    "U_MAX",
+    "V_MAX",
+    "gray_level",
+    "lab_to_rgb",
+    "lab_to_rgb_tf",
+    "rgb_to_lab",
+    "rgb_to_lab_tf",
+    "rgb_to_yuv",
+    "rgb_to_yuv_tf",
+    "yuv_to_rgb",
+    "yuv_to_rgb_tf",
+]
+
+L_MAX = 100.0
+AB_MAX = 110.0  # covers the sRGB ab range; regression heads predict ab / AB_MAX
+
+_RGB_TO_XYZ = np.array(
+    [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ],
+    dtype=np.float64,
+)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
+_WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
+_EPS = 216.0 / 24389.0
+_KAPPA = 24389.0 / 27.0
+_DELTA = 6.0 / 29.0
+
+_RGB_TO_YUV = np.array(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.14714119, -0.28886916, 0.43601035],
+        [0.61497538, -0.51496512, -0.10001026],
+    ],
+    dtype=np.float64,
+)
+_YUV_TO_RGB = np.linalg.inv(_RGB_TO_YUV)
+U_MAX = 0.43601035
+V_MAX = 0.61497538
+
+# Matrices acting on the last axis (x @ M.T), with the reference white folded in.
+_RGB_TO_XYZN_T = (_RGB_TO_XYZ / _WHITE[:, None]).T.astype(np.float32)
+_XYZN_TO_RGB_T = (_XYZ_TO_RGB * _WHITE[None, :]).T.astype(np.float32)
+_RGB_TO_YUV_T = _RGB_TO_YUV.T.astype(np.float32)
+_YUV_TO_RGB_T = _YUV_TO_RGB.T.astype(np.float32)
+
+
+# ---------------------------------------------------------------- numpy versions
+
+
+def _srgb_to_linear(c: FloatArray) -> FloatArray:
+    c = np.asarray(c, dtype=np.float32)
+    return np.where(
+        c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4
+    ).astype(np.float32)
+
+
+def _linear_to_srgb(c: FloatArray) -> FloatArray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(
+        c <= 0.0031308,
+        12.92 * c,
+        1.055 * np.maximum(c, 0.0031308) ** (1.0 / 2.4) - 0.055,
+    ).astype(np.float32)
+
+
+def rgb_to_lab(rgb: FloatArray) -> FloatArray:
+    """Convert sRGB to CIE Lab.
+
+    rgb: float (..., 3) in [0, 1] (uint8 input is scaled by 1/255 first).
+    Returns float32 (..., 3): L in [0, 100], a and b in CIE units.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8:
+        rgb = rgb.astype(np.float32) / 255.0
+    xyz = _srgb_to_linear(rgb) @ _RGB_TO_XYZN_T
+    f = np.where(
+        xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0
+    )
+    lightness = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return np.stack([lightness, a, b], axis=-1).astype(np.float32)
+
+
+def lab_to_rgb(lab: FloatArray) -> FloatArray:
+    """Convert CIE Lab to sRGB, clipping out-of-gamut colours in linear RGB.
+
+    lab: float (..., 3), L in [0, 100], a and b in CIE units (any value).
+    Returns float32 (..., 3) in [0, 1].
+    """
+    lab = np.asarray(lab, dtype=np.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = np.maximum(fy - lab[..., 2] / 200.0, 0.0)
+    f = np.stack([fx, fy, fz], axis=-1)
+    xyz = np.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
+    return _linear_to_srgb(xyz.astype(np.float32) @ _XYZN_TO_RGB_T)
+
+
+def gray_level(lightness: FloatArray) -> FloatArray:
+    """sRGB grey level g(L) of a lightness with a = b = 0 (COLORIZATION.md 1.2).
+
+    lightness: float (...) in [0, 100]. Returns float32 (...) in [0, 1].
+    """
+    lightness = np.asarray(lightness, dtype=np.float32)
+    fy = (lightness + 16.0) / 116.0
+    y = np.where(lightness > 8.0, fy**3, lightness / _KAPPA)
+    return _linear_to_srgb(y.astype(np.float32))
+
+
+def rgb_to_yuv(rgb: FloatArray) -> FloatArray:
+    """Convert sRGB to scikit-image YUV.
+
+    rgb: float (..., 3) in [0, 1]. Returns float32 (..., 3): Y in [0, 1],
+    U in [-U_MAX, U_MAX], V in [-V_MAX, V_MAX].
+    """
+    return (np.asarray(rgb, dtype=np.float32) @ _RGB_TO_YUV_T).astype(np.float32)
+
+
+def yuv_to_rgb(yuv: FloatArray) -> FloatArray:
+    """Convert scikit-image YUV to sRGB, clipped to [0, 1].
+
+    yuv: float (..., 3). Returns float32 (..., 3) in [0, 1].
+    """
+    rgb = np.asarray(yuv, dtype=np.float32) @ _YUV_TO_RGB_T
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------- TensorFlow versions
+# tf.where evaluates both branches, so every fractional power gets a clamped base
+# (COLORIZATION.md 1.4): otherwise the unused branch yields NaN gradients.
+
+
+def rgb_to_lab_tf(rgb: tf.Tensor) -> tf.Tensor:
+    """TensorFlow version of `rgb_to_lab`: float32 (..., 3) in [0, 1] -> Lab."""
+    rgb = tf.convert_to_tensor(rgb, tf.float32)
+    lin = tf.where(
+        rgb <= 0.04045,
+        rgb / 12.92,
+        ((tf.maximum(rgb, 0.04045) + 0.055) / 1.055) ** 2.4,
+    )
+    xyz = tf.tensordot(lin, _RGB_TO_XYZN_T, axes=1)
+    f = tf.where(
+        xyz > _EPS, tf.maximum(xyz, _EPS) ** (1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0
+    )
+    lightness = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return tf.stack([lightness, a, b], axis=-1)
+
+
+def lab_to_rgb_tf(lab: tf.Tensor) -> tf.Tensor:
+    """TensorFlow version of `lab_to_rgb`: Lab (..., 3) -> float32 sRGB in [0, 1]."""
+    lab = tf.convert_to_tensor(lab, tf.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = tf.maximum(fy - lab[..., 2] / 200.0, 0.0)
+    f = tf.stack([fx, fy, fz], axis=-1)
+    xyz = tf.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
+    lin = tf.clip_by_value(tf.tensordot(xyz, _XYZN_TO_RGB_T, axes=1), 0.0, 1.0)
+    return tf.where(
+        lin <= 0.0031308,
+        12.92 * lin,
+        1.055 * tf.maximum(lin, 0.0031308) ** (1.0 / 2.4) - 0.055,
+    )
+
+
+def rgb_to_yuv_tf(rgb: tf.Tensor) -> tf.Tensor:
+    """TensorFlow version of `rgb_to_yuv`."""
+    return tf.tensordot(tf.convert_to_tensor(rgb, tf.float32), _RGB_TO_YUV_T, axes=1)
+
+
+def yuv_to_rgb_tf(yuv: tf.Tensor) -> tf.Tensor:
+    """TensorFlow version of `yuv_to_rgb` (clipped to [0, 1])."""
+    rgb = tf.tensordot(tf.convert_to_tensor(yuv, tf.float32), _YUV_TO_RGB_T, axes=1)
+    return tf.clip_by_value(rgb, 0.0, 1.0)

@@ -1,0 +1,20 @@
+"""Model registry and model families; importing this fills the registry."""
+
+from core.models import unet as _unet  # noqa: F401  (registers "default")
+from core.models.registry import (
+    ModelSpec,
+    UnknownModelError,
+    create_model,
+    get_spec,
+    list_models,
+    register_model,
+)
+
+__all__ = [
+    "ModelSpec",
+    "UnknownModelError",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "register_model",
+]

@@ -1,0 +1,98 @@
+"""The model registry: a name -> (spec, builder) table filled at import.
+
+`create_model(name)` and `list_models()` are the only ways in (timm style). Each model
+declares a frozen `ModelSpec` that tells the Colorizer its colour space, input size and
+ranges, and where its shipped weights are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+
+__all__ = [
+    "ModelSpec",
+    "UnknownModelError",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "register_model",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How a model's inputs are prepared and its outputs read.
+
+    color_space: "lab" (input lightness, output ab) or "yuv" (input Y, output UV).
+    input_size: default square side the network sees (multiple of `size_multiple`).
+    output: "ab_bins" (313 logits per pixel), "ab" (ab / ab_scale in [-1, 1]) or
+        "uv" (normalised UV in [-1, 1]).
+    output_stride: input side / output side.
+    weights: file name under core/weights/ (its SHA-256 is in the manifest there).
+    """
+
+    name: str
+    color_space: str = "lab"
+    input_size: int = 256
+    size_multiple: int = 32
+    output: str = "ab_bins"
+    output_stride: int = 2
+    ab_scale: float = 110.0
+    weights: str = ""
+    description: str = ""
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+class UnknownModelError(KeyError):
+    """Raised for a model name that is not registered; lists the known names."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"unknown model {self.name!r}; known models: {', '.join(list_models())}"
+
+
+Builder = Callable[..., keras.Model]
+_REGISTRY: dict[str, tuple[ModelSpec, Builder]] = {}
+
+
+def register_model(spec: ModelSpec) -> Callable[[Builder], Builder]:
+    """Decorator that adds a builder `fn(spec, **overrides) -> keras.Model`."""
+
+    def wrap(fn: Builder) -> Builder:
+        if spec.name in _REGISTRY:
+            raise ValueError(f"model {spec.name!r} registered twice")
+        _REGISTRY[spec.name] = (spec, fn)
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Registered model names, the default model first."""
+    return sorted(_REGISTRY, key=lambda n: (n != "default", n))
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The `ModelSpec` of a registered model."""
+    if name not in _REGISTRY:
+        raise UnknownModelError(name)
+    return _REGISTRY[name][0]
+
+
+def create_model(name: str, **overrides: Any) -> keras.Model:
+    """Build a registered model with fresh weights (no shipped weights loaded).
+
+    overrides: builder options (e.g. `pretrained=False` for the encoder, `width`).
+    Shipped weights are loaded by `core.weights.load_weights` / `Colorizer.load`.
+    """
+    spec, fn = _REGISTRY.get(name, (None, None))
+    if fn is None or spec is None:
+        raise UnknownModelError(name)
+    return fn(spec, **{**spec.defaults, **overrides})

