@@ -31,7 +31,7 @@ from core.quantize import ANNEALED_T, decode_logits
 from core.types import FloatArray
 from core.weights import load_weights
 
-__all__ = ["Colorizer", "network_shape"]
+__all__ = ["MAX_SIZE", "Colorizer", "network_shape"]
 
 log = logging.getLogger(__name__)
 

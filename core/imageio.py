@@ -107,6 +107,11 @@ def load_image(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 _check_pixels(im.size, max_pixels, str(path))
+                if im.format == "PNG":
+                    # verify() checks every chunk's CRC: a damaged PNG otherwise decodes
+                    # with black rows instead of failing
+                    im.verify()
+            with Image.open(path) as im:
                 im.load()
                 return _pil_to_float(ImageOps.exif_transpose(im))
     except ImageLoadError:

@@ -1,0 +1,389 @@
+"""Colorize photos in batch: files, folders and globs in, one PNG per photo out.
+
+    python -m core.colorize photos/ scans/*.tif --out colorized [--model default]
+    python -m core.colorize --list-models
+
+Each input `photo.jpg` becomes `<--out>/photo.png`, the same size as the input. A file
+that cannot be colorized gets one line `error: <path>: <reason>` on stderr and the batch
+goes on; the last line on stdout is `N colorized, M failed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from core.atomic import atomic_write_bytes
+from core.colorizer import MAX_SIZE, Colorizer
+from core.config import add_dataclass_args, dataclass_from_args
+from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError
+from core.models import UnknownModelError, get_spec, list_models
+from core.quantize import ANNEALED_T
+from core.weights import (
+    WEIGHTS_DIR,
+    MissingWeightsError,
+    WeightsChecksumError,
+    read_manifest,
+)
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "BatchPlan",
+    "ColorizeConfig",
+    "Job",
+    "colorize_file",
+    "find_images",
+    "main",
+    "plan_batch",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+EPILOG = f"""\
+inputs:
+  Each INPUT is a file, a folder or a glob (quote it to let this program expand it;
+  `**` matches any depth). Folders are searched recursively for image files
+  ({" ".join(IMAGE_SUFFIXES)}, any case), skipping hidden files
+  and folders and the --out folder itself.
+  A file given by name (or matched by a glob) is tried whatever its suffix. An INPUT
+  that matches nothing is an error. Files found twice are colorized once.
+
+outputs:
+  INPUT `a/photo.jpg` is written to `OUT/photo.png` (RGB, or RGBA when the input has
+  alpha), the same size as the input, atomically (a partly written PNG never appears).
+  Inputs are taken in the order given, folders and globs in sorted order. When two
+  inputs share a stem, the first one is written and the later ones fail (nothing is
+  overwritten silently): rename them or colorize them into separate folders. An output
+  that would replace an input file is refused, even with --overwrite. An output that
+  already exists is left untouched and counted as failed unless --overwrite is given.
+
+exit status:
+  0 every input was colorized; 1 some input failed (unreadable, corrupt, truncated,
+  over --max-pixels, no match, name clash, existing output); 2 bad usage (unknown
+  model, --size out of range, no INPUT, missing or corrupt weights).
+"""
+
+
+@dataclass(frozen=True)
+class ColorizeConfig:
+    out: str = field(default="", metadata={"help": "output folder (created if needed)"})
+    model: str = field(default="default", metadata={"help": "registered model name"})
+    weights: str = field(
+        default="",
+        metadata={
+            "help": "weights file to use instead of the shipped one, e.g. a training "
+            "run's best.weights.h5"
+        },
+    )
+    size: int | None = field(
+        default=None,
+        metadata={
+            "help": "longer side the network sees, rounded to a multiple of 32 "
+            f"(32 to {MAX_SIZE}; default: the model's input size, 256 for 'default'). "
+            "The output always has the input's size"
+        },
+    )
+    temperature: float = field(
+        default=ANNEALED_T,
+        metadata={"help": "annealed-mean temperature for 313-bin models (0 = argmax)"},
+    )
+    saturation: float = field(
+        default=1.0, metadata={"help": "chroma multiplier in [0, 4] (1 = as predicted)"}
+    )
+    max_pixels: int = field(
+        default=DEFAULT_MAX_PIXELS,
+        metadata={"help": "refuse larger images, checked before decoding"},
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace outputs that already exist"}
+    )
+    quiet: bool = field(
+        default=False,
+        metadata={"help": "no progress bar (it is also off when stderr is not a TTY)"},
+    )
+    list_models: bool = field(
+        default=False,
+        metadata={"help": "list the models and whether their weights ship, then exit"},
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the PNG it is written to."""
+
+    source: Path
+    target: Path
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """The files to colorize, and one-line errors for inputs that cannot be."""
+
+    jobs: tuple[Job, ...]
+    errors: tuple[str, ...]
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _images_in(folder: Path, skip: Path | None) -> list[Path]:
+    """Image files under `folder`, sorted; hidden entries and `skip` left out."""
+    root = folder.resolve()
+    # the --out folder inside an input folder holds our own outputs, not photos
+    if skip is not None and (skip == root or not _is_within(skip, root)):
+        skip = None
+    found = []
+    for path in folder.rglob("*"):
+        rel = path.relative_to(folder)
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if skip is not None and _is_within(path.resolve(), skip):
+            continue
+        found.append(path)
+    return sorted(found)
+
+
+def find_images(
+    inputs: Sequence[str], skip: Path | None = None
+) -> tuple[list[Path], list[str]]:
+    """Expand INPUT arguments (files, folders, globs) into image files, in order.
+
+    skip: a folder whose contents are never collected from inside an input folder
+    (the output folder). Returns (files without duplicates, one-line errors for the
+    inputs that matched nothing).
+    """
+    skip = skip.resolve() if skip is not None else None
+    files: list[Path] = []
+    errors: list[str] = []
+    seen: set[Path] = set()
+    for item in inputs:
+        path = Path(item)
+        if path.is_file():
+            found = [path]
+        elif path.is_dir():
+            found = _images_in(path, skip)
+            if not found:
+                errors.append(f"{item}: folder has no image files")
+        else:
+            found = []
+            for match in sorted(glob.glob(item, recursive=True)):
+                match_path = Path(match)
+                if match_path.is_dir():
+                    found.extend(_images_in(match_path, skip))
+                elif match_path.is_file():
+                    found.append(match_path)
+            if not found:
+                errors.append(f"{item}: no such file or folder, and no glob match")
+        for path in found:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(path)
+    return files, errors
+
+
+def plan_batch(inputs: Sequence[str], out_dir: Path) -> BatchPlan:
+    """Pair each input image with `out_dir/<stem>.png`, refusing clashes.
+
+    An output that would replace any input file, or that an earlier input already
+    claimed (same stem), becomes an error instead of a job.
+    """
+    files, errors = find_images(inputs, skip=out_dir)
+    input_keys = {path.resolve() for path in files}
+    claimed: dict[Path, Path] = {}
+    jobs = []
+    for source in files:
+        target = out_dir / f"{source.stem}.png"
+        key = target.resolve()
+        if key == source.resolve():
+            errors.append(
+                f"{source}: refusing to overwrite the input with its own output; "
+                "choose another --out"
+            )
+        elif key in input_keys:
+            errors.append(
+                f"{source}: its output {target} would overwrite an input file; "
+                "choose another --out"
+            )
+        elif key in claimed:
+            errors.append(
+                f"{source}: its output {target} is already the output of "
+                f"{claimed[key]} (same name); rename one of them"
+            )
+        else:
+            claimed[key] = source
+            jobs.append(Job(source, target))
+    return BatchPlan(tuple(jobs), tuple(errors))
+
+
+def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | None:
+    """Colorize one file and write its PNG atomically.
+
+    Returns None on success, else a one-line `<path>: <reason>` message.
+    """
+    if (job.target.exists() or job.target.is_symlink()) and not cfg.overwrite:
+        return (
+            f"{job.source}: output {job.target} already exists; "
+            "pass --overwrite to replace it"
+        )
+    try:
+        image = colorizer.colorize(
+            job.source,
+            cfg.size,
+            temperature=cfg.temperature,
+            saturation=cfg.saturation,
+            max_pixels=cfg.max_pixels,
+        )
+    except ImageLoadError as err:
+        return " ".join(str(err).split("\n"))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    try:
+        atomic_write_bytes(job.target, buffer.getvalue())
+    except OSError as err:
+        return f"{job.source}: cannot write {job.target}: {err.strerror or err}"
+    log.debug("%s -> %s (%dx%d)", job.source, job.target, *image.size)
+    return None
+
+
+def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int, int]:
+    """Colorize a planned batch, logging one `error: ...` line per failure.
+
+    Returns (colorized, failed); the plan's errors count as failed.
+    """
+    failed = 0
+    for message in plan.errors:
+        log.error("error: %s", message)
+        failed += 1
+    done = 0
+    progress = tqdm(
+        plan.jobs,
+        desc="colorizing",
+        unit="image",
+        file=sys.stderr,
+        disable=cfg.quiet or not sys.stderr.isatty(),
+    )
+    for job in progress:
+        message = colorize_file(job, cfg, colorizer)
+        if message is None:
+            done += 1
+        else:
+            log.error("error: %s", message)
+            failed += 1
+    return done, failed
+
+
+def _describe_models() -> list[str]:
+    """One line per registered model: name, shipped-weights state, description."""
+    manifest = read_manifest()
+    names = list_models()
+    width = max(len(name) for name in names)
+    lines = []
+    for name in names:
+        entry = manifest.get(name)
+        if entry is None:
+            state = "no weights"
+        elif (WEIGHTS_DIR / entry["file"]).is_file():
+            state = "weights shipped"
+        else:
+            state = "weights missing"
+        lines.append(f"{name:<{width}}  {state:<15}  {get_spec(name).description}")
+    return lines
+
+
+def _usage_error(cfg: ColorizeConfig, inputs: Sequence[str]) -> str | None:
+    """The one-line message for invalid options, or None when they are usable."""
+    try:
+        spec = get_spec(cfg.model)
+    except UnknownModelError as err:
+        return str(err)
+    if not inputs:
+        return "no INPUT given; pass image files, folders or globs (see --help)"
+    if not cfg.out:
+        return "--out DIR is required"
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        return f"--out {cfg.out} exists and is not a folder"
+    if cfg.size is not None and not spec.size_multiple <= cfg.size <= MAX_SIZE:
+        low = spec.size_multiple
+        return f"--size must be between {low} and {MAX_SIZE}, got {cfg.size}"
+    if cfg.temperature < 0:
+        return f"--temperature must be >= 0, got {cfg.temperature}"
+    if not 0.0 <= cfg.saturation <= 4.0:
+        return f"--saturation must be between 0 and 4, got {cfg.saturation}"
+    if cfg.max_pixels < 1:
+        return f"--max-pixels must be at least 1, got {cfg.max_pixels}"
+    return None
+
+
+def _load_colorizer(cfg: ColorizeConfig) -> Colorizer | str:
+    """The model with its weights, or a one-line message saying why it cannot load."""
+    try:
+        return Colorizer.load(cfg.model, cfg.weights or None)
+    except (MissingWeightsError, WeightsChecksumError) as err:
+        return str(err)
+    except (OSError, ValueError) as err:
+        # h5py and Keras say OSError/ValueError for a file that is not weights of
+        # this model; the first line of their message is the useful part
+        reason = str(err).strip().split("\n")[0]
+        return (
+            f"cannot load weights {cfg.weights or 'shipped'} into model "
+            f"{cfg.model!r} ({reason}); pass a best.weights.h5 written by "
+            f"`python -m training.train --model {cfg.model}`"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.colorize",
+        description=__doc__.split("\n\n")[0],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "inputs", nargs="*", metavar="INPUT", help="image file, folder or glob"
+    )
+    add_dataclass_args(parser, ColorizeConfig)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
+        return int(exit_.code or 0)
+    cfg = dataclass_from_args(ColorizeConfig, args)
+    inputs: list[str] = args.inputs
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+
+    if cfg.list_models:
+        for line in _describe_models():
+            print(line)
+        return 0
+    problem = _usage_error(cfg, inputs)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    plan = plan_batch(inputs, Path(cfg.out))
+    colorizer = _load_colorizer(cfg)
+    if isinstance(colorizer, str):
+        print(f"error: {colorizer}", file=sys.stderr)
+        return 2
+    with logging_redirect_tqdm():
+        done, failed = run(plan, cfg, colorizer)
+    print(f"{done} colorized, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
