@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core import metrics
 from core.atomic import atomic_write_bytes
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
 from core.config import add_dataclass_args, dataclass_from_args
 from core.weights import WEIGHTS_DIR, file_sha256, read_manifest
-from training import metrics
 from training.data import iter_encoded, list_sources
 from training.prior import load_prior
 
