@@ -39,7 +39,10 @@ def _pil_to_float(im: Image.Image) -> tuple[FloatArray, UInt8Array | None]:
         mode = "RGB"
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         grey = np.asarray(im, dtype=np.float32)
-        grey = np.clip(grey / 65535.0, 0.0, 1.0)  # 16-bit grey (PNG, TIFF)
+        # I;16 is 16-bit grey (PNG, TIFF); plain I holds 16-bit data too, unless it came
+        # from an 8-bit image (all values <= 255)
+        is_8bit = mode == "I" and (grey.size == 0 or grey.max() <= 255)
+        grey = np.clip(grey / (255.0 if is_8bit else 65535.0), 0.0, 1.0)
         return np.repeat(grey[..., None], 3, axis=-1), alpha
     if mode == "F":
         grey = np.asarray(im, dtype=np.float32)

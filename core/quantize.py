@@ -98,7 +98,8 @@ def soft_encode_tf(ab: tf.Tensor) -> tf.Tensor:
     ab = tf.convert_to_tensor(ab, tf.float32)
     d2 = tf.reduce_sum(tf.square(ab[..., None, :] - centers), axis=-1)
     neg_d2, idx = tf.math.top_k(-d2, k=SOFT_K)
-    w = tf.exp(neg_d2 / (2.0 * SOFT_SIGMA**2))
+    # shift by the nearest distance: far from every centre exp() underflows to 0/0
+    w = tf.exp((neg_d2 - neg_d2[..., :1]) / (2.0 * SOFT_SIGMA**2))
     w = w / tf.reduce_sum(w, axis=-1, keepdims=True)
     return tf.reduce_sum(tf.one_hot(idx, NUM_BINS) * w[..., None], axis=-2)
 

@@ -71,6 +71,10 @@ def list_sources(paths: list[str] | str) -> list[Path]:
     return found
 
 
+def _is_image_member(member: tarfile.TarInfo) -> bool:
+    return member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES
+
+
 def iter_encoded(sources: list[Path]) -> Iterator[tuple[str, bytes]]:
     """Yield (key, encoded image bytes) from image files and shards, in order."""
     for src in sources:
@@ -79,9 +83,9 @@ def iter_encoded(sources: list[Path]) -> Iterator[tuple[str, bytes]]:
             continue
         with tarfile.open(src, mode="r|") as tar:  # streaming: one member at a time
             for member in tar:
-                key, _, ext = member.name.rpartition("/")[2].partition(".")
-                if not member.isfile() or "." + ext.lower() not in IMAGE_SUFFIXES:
+                if not _is_image_member(member):
                     continue
+                key = member.name.rpartition("/")[2].partition(".")[0]
                 f = tar.extractfile(member)
                 if f is not None:
                     yield key, f.read()
@@ -95,11 +99,7 @@ def count_images(sources: list[Path]) -> int:
             n += 1
             continue
         with tarfile.open(src, mode="r|") as tar:
-            n += sum(
-                1
-                for m in tar
-                if m.isfile() and Path(m.name).suffix.lower() in IMAGE_SUFFIXES
-            )
+            n += sum(1 for m in tar if _is_image_member(m))
     return n
 
 

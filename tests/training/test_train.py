@@ -1,0 +1,261 @@
+"""The training data pipeline, losses, one optimisation step, checkpoints and prior."""
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import tensorflow as tf
+from PIL import Image
+
+from core.colorspace import rgb_to_lab_tf
+from core.quantize import NUM_BINS, bin_centers, nearest_bin, soft_encode_tf
+from training.data import (
+    PipelineConfig,
+    count_images,
+    iter_encoded,
+    lab_example,
+    list_sources,
+    make_dataset,
+)
+from training.prior import compute_prior, load_prior, save_prior
+from training.train import TrainConfig, Trainer, classification_loss
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+SIZE = 64
+CFG = PipelineConfig(size=SIZE, output_stride=2, batch_size=2, shuffle_buffer=4)
+
+
+def _jpeg(name: str) -> bytes:
+    image = Image.fromarray(getattr(skimage.data, name)())
+    image = image.resize((image.width // 2, image.height // 2))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    """Four colour JPEGs from scikit-image, two of them in a subfolder."""
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "sub").mkdir()
+    for i, name in enumerate(PHOTOS):
+        (folder / ("sub" if i % 2 else "") / f"{name}.jpg").write_bytes(_jpeg(name))
+    (folder / "README.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory) -> Path:
+    """A WebDataset-style shard: KEY.jpg and KEY.json for each photo."""
+    path = tmp_path_factory.mktemp("shards") / "train-000000.tar"
+    with tarfile.open(path, "w") as tar:
+        for i, name in enumerate(PHOTOS):
+            key = f"{i:06d}"
+            meta = json.dumps({"source": f"skimage.data.{name}"}).encode()
+            for suffix, data in ((".jpg", _jpeg(name)), (".json", meta)):
+                info = tarfile.TarInfo(key + suffix)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _check_batch(lightness: np.ndarray, ab: np.ndarray, batch: int) -> None:
+    assert lightness.shape == (batch, SIZE, SIZE, 1) and lightness.dtype == np.float32
+    assert ab.shape == (batch, SIZE // 2, SIZE // 2, 2) and ab.dtype == np.float32
+    assert lightness.min() >= -1e-3 and lightness.max() <= 100.0 + 1e-3
+    # the sRGB range of a and b (COLORIZATION.md 1.2)
+    assert ab[..., 0].min() >= -87 and ab[..., 0].max() <= 99
+    assert ab[..., 1].min() >= -108 and ab[..., 1].max() <= 95
+    assert lightness.std() > 5 and np.abs(ab).mean() > 1  # real photos, not blank
+
+
+def test_list_sources_and_iter_encoded(photo_dir, shard) -> None:
+    sources = list_sources([str(photo_dir), str(shard)])
+    assert [p.name for p in sources] == [
+        "astronaut.jpg",
+        "chelsea.jpg",
+        "coffee.jpg",
+        "rocket.jpg",
+        shard.name,
+    ]
+    assert count_images(sources) == 8
+    items = list(iter_encoded(sources))
+    assert [k for k, _ in items] == [
+        "astronaut",
+        "chelsea",
+        "coffee",
+        "rocket",
+        "000000",
+        "000001",
+        "000002",
+        "000003",
+    ]
+    assert items[4][1] == _jpeg("astronaut")  # .json members are skipped
+    with pytest.raises(FileNotFoundError):
+        list_sources(str(photo_dir / "missing"))
+
+
+def test_count_images_agrees_with_iter_encoded(tmp_path) -> None:
+    path = tmp_path / "multi.tar"
+    with tarfile.open(path, "w") as tar:
+        for name in ("a.jpg", "a.seg.png"):
+            data = _jpeg("coffee")
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert count_images([path]) == len(list(iter_encoded([path])))
+
+
+@pytest.mark.parametrize("source", ["folder", "shard"])
+def test_training_batches(photo_dir, shard, source) -> None:
+    path = str(photo_dir if source == "folder" else shard)
+    ds = make_dataset(path, CFG, training=True, seed=3)
+    batches = list(ds.take(3).as_numpy_iterator())  # repeats past the 4 photos
+    assert len(batches) == 3
+    for lightness, ab in batches:
+        _check_batch(lightness, ab, 2)
+    again = next(make_dataset(path, CFG, training=True, seed=3).as_numpy_iterator())
+    np.testing.assert_array_equal(again[0], batches[0][0])  # seeded: reproducible
+
+
+def test_validation_batches_are_centre_crops_in_order(photo_dir, shard) -> None:
+    from_folder = list(make_dataset(str(photo_dir), CFG, training=False))
+    from_shard = list(make_dataset(str(shard), CFG, training=False))
+    assert [len(x) for x, _ in from_folder] == [2, 2]
+    assert [len(x) for x, _ in from_shard] == [2, 2]
+    for lightness, ab in from_folder + from_shard:
+        _check_batch(lightness.numpy(), ab.numpy(), 2)
+    # the shard holds the photos in PHOTOS order, the folder sorts them differently
+    folder_order = ["astronaut", "chelsea", "coffee", "rocket"]  # sorted paths
+    shard_l = np.concatenate([x for x, _ in from_shard])
+    folder_l = np.concatenate([x for x, _ in from_folder])
+    for i, name in enumerate(folder_order):
+        np.testing.assert_array_equal(folder_l[i], shard_l[PHOTOS.index(name)])
+    # astronaut is square: its centre crop is the whole photo resized
+    rgb = tf.image.convert_image_dtype(
+        tf.io.decode_jpeg(_jpeg("astronaut")), tf.float32
+    )
+    rgb = tf.clip_by_value(tf.image.resize(rgb, [SIZE, SIZE], antialias=True), 0, 1)
+    lightness, ab = lab_example(rgb, 2)
+    np.testing.assert_allclose(folder_l[0], lightness.numpy(), atol=1e-3)
+
+
+def test_lab_example_pools_ab() -> None:
+    rgb = tf.random.stateless_uniform([8, 8, 3], seed=[1, 2])
+    lightness, ab = lab_example(rgb, 2)
+    lab = rgb_to_lab_tf(rgb).numpy()
+    np.testing.assert_allclose(lightness.numpy()[..., 0], lab[..., 0], atol=1e-5)
+    pooled = lab[..., 1:].reshape(4, 2, 4, 2, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(ab.numpy(), pooled, atol=1e-4)
+
+
+def test_classification_loss_prefers_the_true_bin() -> None:
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, NUM_BINS, (2, 4, 4))
+    ab = tf.constant(bin_centers()[q] + rng.uniform(-2, 2, (2, 4, 4, 2)), tf.float32)
+    weights = tf.ones(NUM_BINS)
+    uniform = float(classification_loss(tf.zeros((2, 4, 4, NUM_BINS)), ab, weights))
+    assert uniform == pytest.approx(np.log(NUM_BINS), rel=1e-5)
+    peaked = float(classification_loss(10.0 * tf.one_hot(q, NUM_BINS), ab, weights))
+    assert peaked < uniform - 1.0
+    # the soft target itself is the minimum: the loss is then its entropy
+    target = soft_encode_tf(ab)
+    best = float(classification_loss(tf.math.log(target + 1e-30), ab, weights))
+    entropy = float(
+        tf.reduce_mean(-tf.reduce_sum(target * tf.math.log(target + 1e-30), -1))
+    )
+    assert best == pytest.approx(entropy, rel=1e-4)
+    assert best < peaked
+    # class weights scale each pixel by w of its nearest bin
+    w = np.full(NUM_BINS, 2.0, np.float32)
+    doubled = float(classification_loss(tf.zeros((2, 4, 4, NUM_BINS)), ab, w))
+    assert doubled == pytest.approx(2 * uniform, rel=1e-5)
+    np.testing.assert_array_equal(
+        tf.argmax(target, -1).numpy(), nearest_bin(ab.numpy())
+    )
+
+
+def _trainer(tmp_path: Path) -> Trainer:
+    cfg = TrainConfig(
+        model="default",
+        out=str(tmp_path),
+        size=SIZE,
+        batch_size=2,
+        lr=1e-3,
+        warmup_steps=1,
+        pretrained=False,
+    )
+    return Trainer(cfg, total_steps=100, class_weights=np.ones(NUM_BINS))
+
+
+@pytest.fixture(scope="module")
+def batch(photo_dir) -> tuple[tf.Tensor, tf.Tensor]:
+    return next(iter(make_dataset(str(photo_dir), CFG, training=False)))
+
+
+def test_training_steps_lower_the_loss(tmp_path, batch) -> None:
+    trainer = _trainer(tmp_path)
+    lightness, ab = batch
+    losses = [float(trainer.train_step(lightness, ab)) for _ in range(6)]
+    assert all(np.isfinite(losses))
+    assert losses[-1] < losses[0] - 0.1, losses
+    # the encoder's convolutions learn too (at a tenth of the rate)
+    assert trainer.enc_opt.iterations.numpy() == 6
+
+
+def test_checkpoint_round_trips(tmp_path, batch) -> None:
+    trainer = _trainer(tmp_path)
+    rng = np.random.default_rng(0)
+    for v in (
+        trainer.model.weights + trainer.dec_opt.variables + trainer.enc_opt.variables
+    ):
+        # positive values keep BN variances valid, so the loss below is finite
+        v.assign(rng.uniform(0.01, 0.05, v.shape).astype(v.dtype))
+    trainer.step, trainer.epoch, trainer.best_val = 6, 1, 3.25
+    folder = tmp_path / "checkpoint"
+    trainer.save_checkpoint(folder)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "model.weights.h5",
+        "optimizer.npz",
+        "state.json",
+    ]
+
+    restored = _trainer(tmp_path)
+    assert not restored.load_checkpoint(tmp_path / "empty")
+    assert restored.load_checkpoint(folder)
+    assert (restored.step, restored.epoch, restored.best_val) == (6, 1, 3.25)
+    for got, want in zip(restored.model.weights, trainer.model.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for opt_a, opt_b in (
+        (restored.dec_opt, trainer.dec_opt),
+        (restored.enc_opt, trainer.enc_opt),
+    ):
+        for a, b in zip(opt_a.variables, opt_b.variables, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    lightness, ab = batch
+    loss = float(trainer.eval_step(lightness, ab))
+    assert np.isfinite(loss)
+    assert float(restored.eval_step(lightness, ab)) == pytest.approx(loss, rel=1e-5)
+
+
+def test_compute_prior_on_tiny_folder(photo_dir, tmp_path) -> None:
+    grey = Image.fromarray(skimage.data.camera()[::4, ::4])
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for p in photo_dir.rglob("*.jpg"):
+        (folder / p.name).write_bytes(p.read_bytes())
+    grey.save(folder / "camera.jpg")  # a greyscale photo: skipped
+    prior = compute_prior(str(folder), size=SIZE, stride=2)
+    assert prior["counts"].sum() == 4 * (SIZE // 2) ** 2
+    assert prior["prior"].shape == prior["weights"].shape == (NUM_BINS,)
+    assert abs(prior["prior"].sum() - 1.0) < 1e-12
+    assert abs((prior["prior"] * prior["weights"]).sum() - 1.0) < 1e-12
+    assert np.all(prior["weights"] > 0)
+    save_prior(prior, tmp_path / "prior.npz")
+    loaded = load_prior(tmp_path / "prior.npz")
+    for key in ("counts", "prior", "weights"):
+        np.testing.assert_array_equal(loaded[key], prior[key])
