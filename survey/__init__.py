@@ -1,4 +1,15 @@
 """The Turing-test survey (issue 6): paired real/fake trials, votes, fool rates.
 
-Not built yet; the package exists so the layout and import boundaries are in place.
+Modules (import them directly; importing `survey` itself loads nothing):
+
+- `survey.models`: the SQLAlchemy schema (studies, images, pairs, participants,
+  trials) and what it enforces; `survey.db`: engines for any URL (SQLite by default).
+- `survey.create`: `python -m survey.create` builds a study from photos and fakes.
+- `survey.service`: the participant flow the web UI calls (`start_participant`,
+  `next_trial`, `submit_answer`, `participant_score`, `get_image_bytes`).
+- `survey.stats`: `load_trials` as a DataFrame, fool rates with Wilson and bootstrap
+  intervals (`python -m survey.stats`); `survey.export`: CSV or Parquet files.
+- `survey.errors`: the errors callers catch, each with an HTTP-like `status`.
 """
+
+__all__ = ["create", "db", "errors", "export", "models", "service", "stats"]

@@ -1,0 +1,106 @@
+"""Export a study's anonymised answers for analysis in pandas, R or a spreadsheet.
+
+    python -m survey.export --study pilot --format csv|parquet [--db URL] [--out FILE]
+
+Writes one row per answered trial (the columns of `survey.stats.TRIAL_COLUMNS`;
+participants are numbered, their link tokens are never exported) to --out, default
+`<study>.<format>`, atomically: a reader sees the old file or the new one, never half.
+Prints the path written.
+
+Exit status: 0 written; 2 unknown study, missing database, bad option or a file that
+cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+
+from core.atomic import atomic_write_bytes
+from core.config import add_dataclass_args, dataclass_from_args
+from survey.db import DEFAULT_URL, db_error_message
+from survey.errors import InvalidInputError, SurveyError
+from survey.stats import load_trials
+
+__all__ = ["FORMATS", "ExportConfig", "export_trials", "main"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "parquet")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    study: str = field(metadata={"help": "study name"})
+    format: str = field(default="csv", metadata={"help": "csv or parquet"})
+    db: str = field(default=DEFAULT_URL, metadata={"help": "SQLAlchemy database URL"})
+    out: str = field(
+        default="", metadata={"help": "output file (default: <study>.<format>)"}
+    )
+
+
+def export_trials(cfg: ExportConfig) -> Path:
+    """Write the study's trials table to a file; returns its path.
+
+    Raises NotFoundError (unknown study or database) or InvalidInputError (bad
+    format, parquet without pyarrow, unwritable file).
+    """
+    if cfg.format not in FORMATS:
+        raise InvalidInputError(f"--format must be csv or parquet, got {cfg.format!r}")
+    trials = load_trials(cfg.db, cfg.study)
+    out = Path(cfg.out or f"{cfg.study}.{cfg.format}")
+    if out.is_dir():
+        raise InvalidInputError(f"--out {out} is a folder; give a file name")
+    if cfg.format == "csv":
+        data = trials.to_csv(index=False).encode("utf-8")
+    else:
+        buffer = io.BytesIO()
+        try:
+            trials.to_parquet(buffer, index=False)
+        except ImportError as err:
+            raise InvalidInputError(
+                "parquet needs the package pyarrow: pip install pyarrow"
+            ) from err
+        data = buffer.getvalue()
+    try:
+        atomic_write_bytes(out, data)
+    except OSError as err:
+        raise InvalidInputError(f"cannot write {out}: {err.strerror or err}") from err
+    log.info("%d trials of %s written to %s", len(trials), cfg.study, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m survey.export",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_dataclass_args(parser, ExportConfig)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
+        return int(exit_.code or 0)
+    cfg = dataclass_from_args(ExportConfig, args)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    try:
+        out = export_trials(cfg)
+    except SurveyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OperationalError as err:
+        print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
