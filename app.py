@@ -1,20 +1,142 @@
-"""Start the colorization web app: `python app.py` then open http://127.0.0.1:7860."""
+"""Start the web app: `python app.py`, then open http://127.0.0.1:7860.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--db URL]
+                  [--weights NAME=FILE ...] [--max-pixels N] [--max-bytes N]
+
+The page colorizes one photo (every model with shipped weights to choose from, and all
+of them side by side), or many photos into a zip. It runs offline: no analytics, no
+share link, nothing downloaded at start-up. The survey will be a tab of the same page.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.config import add_dataclass_args, dataclass_from_args
+from demo.limits import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_QUEUE_SIZE,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    host: str = field(
+        default="127.0.0.1",
+        metadata={"help": "address to listen on (0.0.0.0: every network interface)"},
+    )
+    port: int = field(default=7860, metadata={"help": "port to listen on"})
+    db: str = field(
+        default="",
+        metadata={
+            "help": "database URL for the survey tab (SQLAlchemy form, e.g. "
+            "sqlite:///survey.db or postgresql://user@host/survey). Accepted and "
+            "stored now; it takes effect once the survey tab is part of the app"
+        },
+    )
+    weights: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "NAME=FILE: also offer model NAME with this weights file, e.g. "
+            "default=runs/default/best.weights.h5 (models whose weights ship in "
+            "core/weights/ are always offered)"
+        },
+    )
+    max_pixels: int = field(
+        default=DEFAULT_MAX_PIXELS,
+        metadata={"help": "largest photo accepted, in pixels"},
+    )
+    max_bytes: int = field(
+        default=DEFAULT_MAX_BYTES, metadata={"help": "largest file accepted, in bytes"}
+    )
+    concurrency: int = field(
+        default=DEFAULT_CONCURRENCY,
+        metadata={"help": "photos colorized at the same time; other requests queue"},
+    )
+    queue_size: int = field(
+        default=DEFAULT_QUEUE_SIZE,
+        metadata={"help": "requests that may wait; more are asked to try again later"},
+    )
+
+
+def parse_weights(items: tuple[str, ...]) -> dict[str, Path]:
+    """`NAME=FILE` items as {name: path}; ValueError with a one-line message."""
+    weights = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise ValueError(f"--weights expects NAME=FILE, got {item!r}")
+        weights[name] = Path(file)
+    return weights
+
+
+def _usage_error(cfg: AppConfig) -> str | None:
+    if not 0 <= cfg.port <= 65535:
+        return f"--port must be between 0 and 65535, got {cfg.port}"
+    for flag, value in (
+        ("--max-pixels", cfg.max_pixels),
+        ("--max-bytes", cfg.max_bytes),
+        ("--concurrency", cfg.concurrency),
+        ("--queue-size", cfg.queue_size),
+    ):
+        if value < 1:
+            return f"{flag} must be at least 1, got {value}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
-    parser.add_argument("--model", default="default", help="registered model name")
-    args = parser.parse_args(argv)
-    from demo import build_demo
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
+    add_dataclass_args(parser, AppConfig)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
+        return int(exit_.code or 0)
+    cfg = dataclass_from_args(AppConfig, args)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    log.setLevel(logging.INFO)  # this program's notes, without every HTTP request
+    problem = _usage_error(cfg)
+    try:
+        weights = parse_weights(cfg.weights)
+    except ValueError as err:
+        problem = problem or str(err)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
-    build_demo(args.model).queue(default_concurrency_limit=2, max_size=32).launch(
-        server_name=args.host, server_port=args.port, share=False
+    # imported here: gradio and TensorFlow take seconds to load, --help should not
+    from core.models import UnknownModelError
+    from core.weights import MissingWeightsError, WeightsChecksumError
+    from demo import build_demo, launch_options
+
+    try:
+        demo = build_demo(
+            weights=weights,
+            max_pixels=cfg.max_pixels,
+            max_bytes=cfg.max_bytes,
+            concurrency_limit=cfg.concurrency,
+            queue_size=cfg.queue_size,
+        )
+    except (UnknownModelError, MissingWeightsError, WeightsChecksumError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if cfg.db:
+        log.info("--db is stored for the survey tab, which is not part of the app yet")
+    demo.launch(
+        server_name=cfg.host,
+        server_port=cfg.port,
+        **launch_options(max_bytes=cfg.max_bytes),
     )
     return 0
 

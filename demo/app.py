@@ -1,65 +1,867 @@
-"""A minimal Gradio page: upload a photo, colorize it, see grey and colour side by side.
+"""The colorization web page: one photo, all models side by side, or many photos.
 
-Handlers are plain functions (testable without a browser); the layout and the wiring
-live in `build_demo`, which also loads the model once for all requests. Nothing runs at
-import time, and nothing is fetched from the internet (analytics off, no share links).
+    from demo import build_demo, launch_options
+    build_demo().launch(**launch_options())       # what `python app.py` does
+
+Handlers come first as plain functions (tested without a browser and raising `gr.Error`
+with one-line messages), then the layout and the wiring in `build_demo`, which loads the
+models once for all requests and queues them. Nothing runs at import time, and nothing
+is fetched from the internet: analytics are off, there are no share links, the fonts are
+Gradio's bundled ones and the example photos come from scikit-image's installed data.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
+import tempfile
+import time
+import weakref
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr
+import numpy as np
+import skimage.data
+from PIL import Image
 
-import gradio as gr  # noqa: E402  (analytics must be off before gradio is imported)
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from core.colorizer import Colorizer
+from core.colorspace import gray_level, rgb_to_lab
+from core.imageio import ImageLoadError, load_image
+from core.metrics import ab_error_cmf, auc, colorfulness, psnr
+from core.models import ModelSpec, get_spec, list_models
+from core.quantize import ANNEALED_T
+from core.types import FloatArray, UInt8Array
+from core.weights import WEIGHTS_DIR, MissingWeightsError, read_manifest
+from demo.limits import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_QUEUE_SIZE,
+)
 
-from core.colorizer import Colorizer  # noqa: E402
-from core.imageio import ImageLoadError  # noqa: E402
+__all__ = [
+    "BatchResult",
+    "PhotoResult",
+    "Scores",
+    "TabRenderer",
+    "build_demo",
+    "colorize_files",
+    "colorize_photo",
+    "compare_models",
+    "is_color_photo",
+    "is_sampler",
+    "launch_options",
+    "load_colorizers",
+    "read_photo",
+    "score",
+    "scores_markdown",
+    "visible_controls",
+]
 
-__all__ = ["build_demo", "colorize_upload"]
+SIZE_MIN, SIZE_MAX, SIZE_STEP = 128, 1024, 32  # render sizes offered (longer side)
+MAX_ALTERNATIVES = 8
+MAX_BATCH_FILES = 50
+COLOR_CHROMA = 4.0  # a grey scan saved as JPEG stays below this 99th-percentile chroma
+PREVIEW_SIDE = 512  # batch previews are thumbnails; the zip holds full resolution
+RESULT_MAX_AGE_S = 3600.0  # results on disk are kept this long for downloads
 
-MAX_UPLOAD_PIXELS = 40_000_000
+# scikit-image's bundled photos (no download), shown grey; licences from its docstrings
+EXAMPLES = (
+    ("astronaut", "Astronaut (NASA, public domain)"),
+    ("chelsea", "Cat (CC0, Stefan van der Walt)"),
+    ("coffee", "Coffee (CC0, Rachel Michetti)"),
+    ("rocket", "Rocket (SpaceX, public domain)"),
+    ("camera", "Camera (CC0, Lav Varshney)"),
+)
+
+CSS = """
+.gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
+#app-header { padding: 0.4rem 0 0.2rem; }
+#app-header h1 { font-size: 1.9rem; margin: 0 0 0.3rem; }
+#app-header p { margin: 0; color: var(--body-text-color-subdued); }
+#scores table { width: 100%; font-size: 0.9rem; }
+#scores th, #scores td { padding: 0.3rem 0.5rem; }
+#app-footer p, .credits p {
+    color: var(--body-text-color-subdued); font-size: 0.8rem; margin: 0;
+}
+"""
+
+TabRenderer = Callable[[], None]  # adds a tab's components and events when called
 
 
-def colorize_upload(
-    colorizer: Colorizer, image: Image.Image | None, size: int = 256
-) -> tuple[Image.Image, Image.Image]:
-    """Colorize an uploaded image; returns (grey input, colorized), both full size.
+# ---------------------------------------------------------------- handlers
 
-    Raises gr.Error with a one-line message for a missing or unusable image.
+
+@dataclass(frozen=True)
+class Scores:
+    """How close a colorization is to the colour original (COLORIZATION.md 6)."""
+
+    psnr: float  # dB, capped at 100
+    auc: float  # area under the ab-error CMF, 0..150, in percent
+    colorfulness: float  # Hasler-Suesstrunk, signed form, of the result
+    colorfulness_original: float
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """One colorized upload: what the page shows and what it offers for download."""
+
+    gray: Image.Image  # the lightness the models see, as a grey image, full size
+    color: Image.Image  # the (first) colorization, full size, RGB or RGBA
+    png: Path  # `color` as a PNG file
+    alternatives: list[Image.Image]  # every sample of a sampling model, else empty
+    original: Image.Image | None  # the upload itself when it was a colour photo
+    scores: Scores | None  # set with `original`
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Several colorized files: a zip of full-size PNGs, previews and a report."""
+
+    zip: Path
+    previews: list[tuple[Image.Image, str]]  # thumbnail, file name
+    report: str  # Markdown: how many worked, and why the others failed
+    done: int
+    failed: int
+
+
+def is_sampler(spec: ModelSpec) -> bool:
+    """True for a model that draws random colourings (the paper's cGAN).
+
+    Such a model's spec sets `samples = True` and its Colorizer's `colorize` takes a
+    `seed`; the page then offers a number of alternatives and shows them in a gallery.
     """
-    if image is None:
-        raise gr.Error("Upload a photo first.")
+    return bool(getattr(spec, "samples", False))
+
+
+def visible_controls(spec: ModelSpec) -> tuple[bool, bool]:
+    """(temperature shown, number of alternatives shown) for a model."""
+    return spec.output == "ab_bins", is_sampler(spec)
+
+
+def _short_name(path: Path) -> str:
+    """The file name without Gradio's upload folder."""
+    return path.name or str(path)
+
+
+def read_photo(
+    path: str | Path | None, *, max_pixels: int, max_bytes: int
+) -> tuple[FloatArray, UInt8Array | None]:
+    """Load an uploaded file, or raise gr.Error with a one-line message for users.
+
+    Returns (rgb float32 (H, W, 3) in [0, 1], alpha uint8 (H, W) or None).
+    """
+    if path is None or str(path) == "":
+        raise gr.Error("Upload a photo first, or pick one of the examples.")
+    path = Path(path)
+    name = _short_name(path)
     try:
-        result = colorizer.colorize(image, size, max_pixels=MAX_UPLOAD_PIXELS)
-    except (ImageLoadError, ValueError) as err:
-        raise gr.Error(str(err)) from err
-    gray = np.asarray(result.convert("L"))
-    return Image.fromarray(gray).convert("RGB"), result
+        n_bytes = path.stat().st_size
+    except OSError as err:
+        raise gr.Error(f"{name}: the upload did not arrive; please try again") from err
+    if n_bytes == 0:
+        raise gr.Error(f"{name}: the file is empty")
+    if n_bytes > max_bytes:
+        raise gr.Error(
+            f"{name}: {n_bytes / 1e6:.1f} MB is over the limit of "
+            f"{max_bytes / 1e6:g} MB per file"
+        )
+    try:
+        return load_image(path, max_pixels)
+    except ImageLoadError as err:
+        # the message starts with the path in Gradio's upload folder: show the name only
+        raise gr.Error(str(err).replace(str(path), name, 1)) from err
 
 
-def build_demo(model: str = "default") -> gr.Blocks:
-    """The demo page, with the model loaded once and shared between requests."""
-    colorizer = Colorizer.load(model)
+def is_color_photo(rgb: FloatArray) -> bool:
+    """True when an image has real colour (not a grey photo stored as RGB).
 
-    def handler(image: Image.Image | None, size: int):
-        return colorize_upload(colorizer, image, int(size))
+    rgb: float32 (H, W, 3) in [0, 1]. Looks at the 99th percentile of the chroma
+    sqrt(a^2 + b^2) on at most about a million pixels.
+    """
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 1e6)))
+    lab = rgb_to_lab(rgb[::step, ::step])
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    return float(np.percentile(chroma, 99)) > COLOR_CHROMA
 
-    with gr.Blocks(title="Colorize black-and-white photos") as demo:
+
+def _check_settings(
+    size: int, saturation: float, temperature: float, alternatives: int
+) -> None:
+    if not SIZE_MIN <= size <= SIZE_MAX:
+        raise gr.Error(f"Render size must be between {SIZE_MIN} and {SIZE_MAX}.")
+    if not 0.0 <= saturation <= 4.0:
+        raise gr.Error("Saturation must be between 0 and 4.")
+    if not 0.0 <= temperature <= 1.0:
+        raise gr.Error("Temperature must be between 0 and 1.")
+    if not 1 <= alternatives <= MAX_ALTERNATIVES:
+        raise gr.Error(f"Alternatives must be between 1 and {MAX_ALTERNATIVES}.")
+
+
+def _pick(colorizers: Mapping[str, Colorizer], name: str | None) -> Colorizer:
+    if name not in colorizers:
+        raise gr.Error(
+            f"Unknown model {name!r}; choose one of {', '.join(colorizers)}."
+        )
+    return colorizers[name]
+
+
+def _model_input(rgb: FloatArray, alpha: UInt8Array | None) -> FloatArray:
+    """The Colorizer's float input, with alpha as a fourth channel when there is one."""
+    if alpha is None:
+        return rgb
+    return np.dstack([rgb, alpha.astype(np.float32) / 255.0])
+
+
+def _colorize(
+    colorizer: Colorizer,
+    image: FloatArray,
+    *,
+    size: int,
+    saturation: float,
+    temperature: float,
+    seeds: Sequence[int] = (0,),
+) -> list[Image.Image]:
+    """One colorization, or one per seed for a sampling model."""
+    options: dict[str, Any] = {"temperature": temperature, "saturation": saturation}
+    if not is_sampler(colorizer.spec):
+        return [colorizer.colorize(image, size, **options)]
+    return [colorizer.colorize(image, size, seed=seed, **options) for seed in seeds]
+
+
+def _gray_image(rgb: FloatArray, alpha: UInt8Array | None) -> Image.Image:
+    """The lightness as the sRGB grey g(L), full size, alpha kept."""
+    gray = gray_level(rgb_to_lab(rgb)[..., 0])
+    gray8 = np.round(gray * 255.0).astype(np.uint8)
+    if alpha is not None:
+        return Image.fromarray(np.dstack([gray8, alpha]), mode="LA")
+    return Image.fromarray(gray8, mode="L")
+
+
+def _to_uint8(rgb: FloatArray) -> UInt8Array:
+    return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def score(original: UInt8Array, result: Image.Image) -> Scores:
+    """Compare a colorization with its colour original (uint8 (H, W, 3))."""
+    pred = np.asarray(result.convert("RGB"))
+    return Scores(
+        psnr=psnr(original, pred),
+        auc=100.0 * auc(ab_error_cmf(original, pred)),
+        colorfulness=colorfulness(pred),
+        colorfulness_original=colorfulness(original),
+    )
+
+
+def scores_markdown(scores: Scores) -> str:
+    """The evaluation figures as a small Markdown table."""
+    return (
+        "| | PSNR | AuC | Colorfulness |\n"
+        "|---|---:|---:|---:|\n"
+        f"| Colorized | {scores.psnr:.2f} dB | {scores.auc:.1f} % "
+        f"| {scores.colorfulness:.1f} |\n"
+        f"| Original | | | {scores.colorfulness_original:.1f} |\n\n"
+        "PSNR and AuC compare the result with your colour original (higher is "
+        "closer); AuC is the area under the curve of the share of pixels whose ab "
+        "error is within 0 to 150. Colorfulness is Hasler and Suesstrunk's, signed."
+    )
+
+
+def _result_dir(workdir: Path, now: float) -> Path:
+    """A new folder for one request's files; folders older than an hour are removed."""
+    results = workdir / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    for old in results.iterdir():
+        if now - old.stat().st_mtime > RESULT_MAX_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=results))
+
+
+def colorize_photo(
+    colorizer: Colorizer,
+    path: str | Path | None,
+    *,
+    size: int,
+    saturation: float = 1.0,
+    temperature: float = ANNEALED_T,
+    alternatives: int = 1,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    out_dir: Path,
+) -> PhotoResult:
+    """Colorize one uploaded photo at full resolution and write it as a PNG.
+
+    size: longer side the network sees. alternatives: samples drawn by a sampling
+    model (ignored by the others). A colour upload is colorized from its lightness and
+    scored against itself. Raises gr.Error for unusable files and settings.
+    """
+    _check_settings(size, saturation, temperature, alternatives)
+    rgb, alpha = read_photo(path, max_pixels=max_pixels, max_bytes=max_bytes)
+    samples = _colorize(
+        colorizer,
+        _model_input(rgb, alpha),
+        size=size,
+        saturation=saturation,
+        temperature=temperature,
+        seeds=range(alternatives),
+    )
+    png = out_dir / f"{Path(str(path)).stem}-colorized.png"
+    samples[0].save(png, format="PNG")
+    original, scores = None, None
+    if is_color_photo(rgb):
+        original8 = _to_uint8(rgb)
+        original = Image.fromarray(original8, mode="RGB")
+        scores = score(original8, samples[0])
+    return PhotoResult(
+        gray=_gray_image(rgb, alpha),
+        color=samples[0],
+        png=png,
+        alternatives=samples if len(samples) > 1 else [],
+        original=original,
+        scores=scores,
+    )
+
+
+def compare_models(
+    colorizers: Mapping[str, Colorizer],
+    path: str | Path | None,
+    *,
+    size: int,
+    saturation: float = 1.0,
+    temperature: float = ANNEALED_T,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> list[tuple[Image.Image, str]]:
+    """The grey input, then every model's colorization (and the original, if colour).
+
+    Returns (full-size image, caption) pairs for a gallery; a sampling model shows its
+    first sample. Raises gr.Error for unusable files and settings.
+    """
+    _check_settings(size, saturation, temperature, 1)
+    rgb, alpha = read_photo(path, max_pixels=max_pixels, max_bytes=max_bytes)
+    image = _model_input(rgb, alpha)
+    color = is_color_photo(rgb)
+    original8 = _to_uint8(rgb)
+    shown = [(_gray_image(rgb, alpha), "Grey input")]
+    for name, colorizer in colorizers.items():
+        result = _colorize(
+            colorizer, image, size=size, saturation=saturation, temperature=temperature
+        )[0]
+        caption = name
+        if color:
+            caption += f" ({psnr(original8, np.asarray(result.convert('RGB'))):.1f} dB)"
+        shown.append((result, caption))
+    if color:
+        shown.append((Image.fromarray(original8, mode="RGB"), "Original"))
+    return shown
+
+
+def _unique_png_name(stem: str, taken: set[str]) -> str:
+    name, n = f"{stem}.png", 1
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}.png"
+    taken.add(name)
+    return name
+
+
+def colorize_files(
+    colorizer: Colorizer,
+    paths: Sequence[str | Path] | None,
+    *,
+    size: int,
+    saturation: float = 1.0,
+    temperature: float = ANNEALED_T,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    out_dir: Path,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
+    """Colorize several files into one zip of full-size PNGs (`<stem>.png` each).
+
+    A file that cannot be colorized is listed in the report and the others go on;
+    gr.Error when there is nothing to do or nothing worked.
+    """
+    _check_settings(size, saturation, temperature, 1)
+    if not paths:
+        raise gr.Error("Add some photos first.")
+    if len(paths) > MAX_BATCH_FILES:
+        raise gr.Error(
+            f"{len(paths)} files is more than {MAX_BATCH_FILES} at once; "
+            "split them into smaller batches."
+        )
+    zip_path = out_dir / "colorized-photos.zip"
+    previews: list[tuple[Image.Image, str]] = []
+    errors: list[str] = []
+    taken: set[str] = set()
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for i, path in enumerate(paths):
+            if on_progress is not None:
+                on_progress(i, len(paths))
+            try:
+                rgb, alpha = read_photo(
+                    path, max_pixels=max_pixels, max_bytes=max_bytes
+                )
+            except gr.Error as err:
+                errors.append(err.message)
+                continue
+            result = _colorize(
+                colorizer,
+                _model_input(rgb, alpha),
+                size=size,
+                saturation=saturation,
+                temperature=temperature,
+            )[0]
+            name = _unique_png_name(Path(str(path)).stem, taken)
+            with archive.open(name, "w") as member:
+                result.save(member, format="PNG")
+            thumb = result.copy()
+            thumb.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+            previews.append((thumb, name))
+    if not previews:
+        zip_path.unlink()
+        raise gr.Error(
+            f"None of the {len(paths)} files could be colorized: {errors[0]}"
+        )
+    report = f"**{len(previews)} of {len(paths)} photos colorized.**"
+    if errors:
+        report += " Could not colorize:\n\n" + "\n".join(f"- {e}" for e in errors)
+    return BatchResult(zip_path, previews, report, len(previews), len(errors))
+
+
+def load_colorizers(
+    weights: Mapping[str, str | Path] | None = None,
+) -> dict[str, Colorizer]:
+    """Every model with shipped weights, plus models given explicit weights files.
+
+    weights: model name -> weights file (e.g. a training run's best.weights.h5); it
+    replaces the shipped file of that model. Returns name -> Colorizer, in
+    `list_models()` order (default first). Raises UnknownModelError,
+    MissingWeightsError or WeightsChecksumError with a message that says what to do.
+    """
+    weights = dict(weights or {})
+    for name, file in weights.items():
+        get_spec(name)  # UnknownModelError lists the known names
+        if not Path(file).is_file():
+            raise MissingWeightsError(
+                f"weights file {file} for model {name!r} not found"
+            )
+    manifest = read_manifest()
+    shipped = {
+        name
+        for name, entry in manifest.items()
+        if (WEIGHTS_DIR / entry.get("file", "")).is_file()
+    }
+    names = [name for name in list_models() if name in shipped or name in weights]
+    if not names:
+        raise MissingWeightsError(
+            f"no model has shipped weights in {WEIGHTS_DIR} yet; install one with "
+            "`python -m training.export` (README, 'Training the default model "
+            "again') or pass a training run's weights, e.g. "
+            "--weights default=runs/default/best.weights.h5"
+        )
+    return {name: Colorizer.load(name, weights.get(name)) for name in names}
+
+
+# ---------------------------------------------------------------- page
+
+
+def _theme() -> gr.themes.Base:
+    # the default theme's fonts ship with Gradio (LocalFont): nothing is fetched
+    return gr.themes.Default(
+        primary_hue="orange", secondary_hue="amber", neutral_hue="stone"
+    )
+
+
+def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+    """Keyword arguments for `gr.Blocks.launch`: offline, look, upload size limit."""
+    return {
+        "share": False,
+        "theme": _theme(),
+        "css": CSS,
+        "max_file_size": max_bytes,  # refused while uploading, before any decoding
+        "footer_links": ["api", "settings"],
+        "ssr_mode": False,
+        "pwa": False,
+        "mcp_server": False,
+        "enable_monitoring": False,
+    }
+
+
+def _upload_path(payload: Any) -> str | None:
+    """The file path in an unprocessed upload (Gradio's FileData as a dict)."""
+    if isinstance(payload, dict):
+        return payload.get("path")
+    return payload
+
+
+def _write_examples(folder: Path) -> list[tuple[str, str]]:
+    """Save the example photos as grey PNGs; returns (path, caption) pairs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    examples = []
+    for name, caption in EXAMPLES:
+        rgb = getattr(skimage.data, name)()
+        rgb = np.repeat(rgb[..., None], 3, axis=-1) if rgb.ndim == 2 else rgb[..., :3]
+        gray = gray_level(rgb_to_lab(rgb)[..., 0])
+        path = folder / f"{name}.png"
+        Image.fromarray(np.round(gray * 255.0).astype(np.uint8), mode="L").save(path)
+        examples.append((str(path), caption))
+    return examples
+
+
+def _model_info(colorizer: Colorizer) -> str:
+    return colorizer.spec.description or colorizer.spec.name
+
+
+def _settings(
+    colorizers: Mapping[str, Colorizer], *, samples: bool
+) -> dict[str, gr.components.Component]:
+    """The model choice and its settings; `samples`: offer a number of alternatives."""
+    first = next(iter(colorizers.values()))
+    show_temperature, show_alternatives = visible_controls(first.spec)
+    controls = {
+        "model": gr.Dropdown(
+            choices=list(colorizers),
+            value=first.name,
+            label="Model",
+            info=_model_info(first),
+            interactive=len(colorizers) > 1,
+        ),
+        "size": gr.Slider(
+            SIZE_MIN,
+            SIZE_MAX,
+            value=first.spec.input_size,
+            step=SIZE_STEP,
+            label="Render size",
+            info="Longer side the model sees; the result keeps your photo's size.",
+        ),
+        "saturation": gr.Slider(
+            0.0,
+            2.0,
+            value=1.0,
+            step=0.05,
+            label="Saturation",
+            info="1 = as predicted.",
+        ),
+        "temperature": gr.Slider(
+            0.0,
+            1.0,
+            value=ANNEALED_T,
+            step=0.01,
+            label="Temperature",
+            info="Lower gives bolder colours, higher safer ones (0 = most likely bin).",
+            visible=show_temperature,
+        ),
+    }
+    if samples:
+        controls["alternatives"] = gr.Slider(
+            1,
+            MAX_ALTERNATIVES,
+            value=4,
+            step=1,
+            label="Number of alternatives",
+            info="This model draws a different colouring each time.",
+            visible=show_alternatives,
+        )
+    return controls
+
+
+def build_demo(
+    colorizers: Mapping[str, Colorizer] | None = None,
+    *,
+    weights: Mapping[str, str | Path] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    concurrency_limit: int = DEFAULT_CONCURRENCY,
+    queue_size: int = DEFAULT_QUEUE_SIZE,
+    extra_tabs: Sequence[tuple[str, TabRenderer]] = (),
+) -> gr.Blocks:
+    """The app's page, queued, with the models loaded once and shared by all requests.
+
+    colorizers: name -> Colorizer, first shown first; None loads every model with
+        shipped weights (default first) plus those in `weights` (`load_colorizers`).
+    max_pixels, max_bytes: largest accepted photo; pass the same max_bytes to
+        `launch_options` so that bigger uploads are refused while they arrive.
+    concurrency_limit: photos colorized at once; others wait in a queue of
+        `queue_size` requests (2 CPU cores are busiest with one at a time).
+    extra_tabs: (title, render) pairs; each `render()` adds its components and
+        events inside a tab of its own after the colorization tabs (the survey).
+    """
+    if colorizers is None:
+        colorizers = load_colorizers(weights)
+    elif weights:
+        raise ValueError("pass either colorizers or weights, not both")
+    if not colorizers:
+        raise ValueError("build_demo needs at least one colorizer")
+    colorizers = dict(colorizers)
+    workdir = Path(tempfile.mkdtemp(prefix="colorize-demo-"))
+    examples = _write_examples(workdir / "examples")
+    limits = {"max_pixels": max_pixels, "max_bytes": max_bytes}
+
+    def on_model(name: str):
+        colorizer = _pick(colorizers, name)
+        show_temperature, show_alternatives = visible_controls(colorizer.spec)
+        return (
+            gr.update(info=_model_info(colorizer)),
+            gr.update(visible=show_temperature),
+            gr.update(visible=show_alternatives),
+        )
+
+    def on_batch_model(name: str):
+        return on_model(name)[:2]
+
+    def on_colorize(path, name, size, saturation, temperature, alternatives):
+        result = colorize_photo(
+            _pick(colorizers, name),
+            _upload_path(path),
+            size=int(size),
+            saturation=float(saturation),
+            temperature=float(temperature),
+            alternatives=int(alternatives),
+            out_dir=_result_dir(workdir, time.time()),
+            **limits,
+        )
+        return (
+            (result.gray, result.png),
+            gr.update(value=str(result.png), interactive=True),
+            gr.update(value=result.alternatives, visible=bool(result.alternatives)),
+            gr.update(visible=result.original is not None),
+            result.original,
+            scores_markdown(result.scores) if result.scores is not None else "",
+        )
+
+    def on_compare(path, size, saturation, temperature):
+        shown = compare_models(
+            colorizers,
+            _upload_path(path),
+            size=int(size),
+            saturation=float(saturation),
+            temperature=float(temperature),
+            **limits,
+        )
+        return gr.update(value=shown, visible=True)
+
+    def on_batch(
+        paths,
+        name,
+        size,
+        saturation,
+        temperature,
+        progress=gr.Progress(),  # noqa: B008 (Gradio passes progress through this default)
+    ):
+        result = colorize_files(
+            _pick(colorizers, name),
+            [_upload_path(p) for p in paths or []],
+            size=int(size),
+            saturation=float(saturation),
+            temperature=float(temperature),
+            out_dir=_result_dir(workdir, time.time()),
+            on_progress=lambda i, n: progress((i, n), desc="Colorizing", unit="photos"),
+            **limits,
+        )
+        return str(result.zip), result.previews, result.report
+
+    def on_new_photo():
+        return (
+            None,
+            gr.update(value=None, interactive=False),
+            gr.update(value=[], visible=False),
+            gr.update(visible=False),
+            gr.update(value=[], visible=False),
+        )
+
+    with gr.Blocks(
+        title="Colorize black-and-white photos",
+        analytics_enabled=False,
+        delete_cache=(3600, 3600),
+    ) as demo:
         gr.Markdown(
             "# Colorize black-and-white photos\n"
-            "Upload a photo; the model predicts its colours, and the result keeps the "
-            "photo's full resolution. Everything runs on this machine."
+            "Bring old photos to colour. Everything runs on this computer: your photos "
+            "are not sent anywhere.",
+            elem_id="app-header",
         )
-        with gr.Row():
-            upload = gr.Image(type="pil", label="Your photo", image_mode=None)
-            with gr.Column():
-                size = gr.Slider(128, 512, value=256, step=32, label="Render size")
-                button = gr.Button("Colorize", variant="primary")
-        with gr.Row():
-            before = gr.Image(label="Grey input", format="png", interactive=False)
-            after = gr.Image(label="Colorized", format="png", interactive=False)
-        button.click(handler, inputs=[upload, size], outputs=[before, after])
+        with gr.Tabs():
+            with gr.Tab("Colorize a photo", id="photo"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=320):
+                        photo = gr.Image(
+                            type="filepath",
+                            image_mode=None,
+                            sources=["upload", "clipboard"],
+                            label="Your photo",
+                            placeholder="Drop a photo here, or click to choose one",
+                            height=340,
+                            elem_id="photo-input",
+                        )
+                        with gr.Row():
+                            colorize_button = gr.Button(
+                                "Colorize", variant="primary", elem_id="colorize-button"
+                            )
+                            compare_button = gr.Button(
+                                "Compare all models",
+                                visible=len(colorizers) > 1,
+                                elem_id="compare-button",
+                            )
+                        gr.Examples(
+                            examples=[[path] for path, _ in examples],
+                            inputs=[photo],
+                            label="No photo at hand? Try one of these",
+                            examples_per_page=len(examples),
+                        )
+                        gr.Markdown(
+                            "Example photos from scikit-image: "
+                            + ", ".join(caption for _, caption in examples)
+                            + ".",
+                            elem_classes="credits",
+                        )
+                        with gr.Accordion("Settings", open=True):
+                            photo_settings = _settings(colorizers, samples=True)
+                    with gr.Column(scale=3, min_width=400):
+                        slider = gr.ImageSlider(
+                            label="Grey input | Colorized (drag the handle)",
+                            type="filepath",
+                            format="png",
+                            interactive=False,
+                            buttons=["fullscreen"],
+                            max_height=620,
+                            elem_id="result-slider",
+                        )
+                        download = gr.DownloadButton(
+                            "Download full-resolution PNG",
+                            interactive=False,
+                            variant="primary",
+                            elem_id="download-button",
+                        )
+                        alternatives = gr.Gallery(
+                            label="Alternative colourings",
+                            format="png",
+                            columns=4,
+                            height="auto",
+                            visible=False,
+                        )
+                        with gr.Group(visible=False) as scores_box:
+                            with gr.Row():
+                                original = gr.Image(
+                                    label="Your colour original",
+                                    format="png",
+                                    interactive=False,
+                                    scale=2,
+                                    height=260,
+                                )
+                                scores = gr.Markdown(
+                                    label="Scores",
+                                    elem_id="scores",
+                                    padding=True,
+                                    scale=3,
+                                )
+                        comparison = gr.Gallery(
+                            label="All models on this photo",
+                            format="png",
+                            columns=3,
+                            height="auto",
+                            visible=False,
+                            elem_id="comparison",
+                        )
+            with gr.Tab("Colorize many photos", id="batch"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=320):
+                        files = gr.File(
+                            file_count="multiple",
+                            label=f"Photos (up to {MAX_BATCH_FILES})",
+                            height=220,
+                        )
+                        with gr.Accordion("Settings", open=True):
+                            batch_settings = _settings(colorizers, samples=False)
+                        batch_button = gr.Button("Colorize all", variant="primary")
+                    with gr.Column(scale=3, min_width=400):
+                        batch_zip = gr.File(label="Download all (zip of PNGs)")
+                        batch_report = gr.Markdown(label="Report")
+                        batch_previews = gr.Gallery(
+                            label="Results", format="png", columns=4, height="auto"
+                        )
+            for title, render in extra_tabs:
+                with gr.Tab(title):
+                    render()
+        gr.Markdown(
+            "Models: "
+            + "; ".join(f"{n} ({_model_info(c)})" for n, c in colorizers.items())
+            + f". Photos up to {max_pixels / 1e6:g} megapixels and "
+            f"{max_bytes / 1e6:g} MB; results keep the photo's full resolution.",
+            elem_id="app-footer",
+        )
+
+        # ------------------------------------------------------------ wiring
+        inference = {
+            "concurrency_id": "inference",
+            "concurrency_limit": concurrency_limit,
+            # Gradio's own preprocessing opens uploads with Pillow and fails with a
+            # bare "Error" on a file that is not an image; the handlers check files
+            # themselves (read_photo) and say what is wrong
+            "preprocess": False,
+        }
+        for settings, handler in (
+            (photo_settings, on_model),
+            (batch_settings, on_batch_model),
+        ):
+            settings["model"].change(
+                handler,
+                inputs=settings["model"],
+                outputs=[settings[k] for k in ("model", "temperature", "alternatives")]
+                if "alternatives" in settings
+                else [settings["model"], settings["temperature"]],
+                api_visibility="private",
+                queue=False,
+            )
+        photo.change(
+            on_new_photo,
+            outputs=[slider, download, alternatives, scores_box, comparison],
+            api_visibility="private",
+            queue=False,
+        )
+        colorize_button.click(
+            on_colorize,
+            inputs=[
+                photo,
+                photo_settings["model"],
+                photo_settings["size"],
+                photo_settings["saturation"],
+                photo_settings["temperature"],
+                photo_settings["alternatives"],
+            ],
+            outputs=[slider, download, alternatives, scores_box, original, scores],
+            api_name="colorize",
+            **inference,
+        )
+        compare_button.click(
+            on_compare,
+            inputs=[
+                photo,
+                photo_settings["size"],
+                photo_settings["saturation"],
+                photo_settings["temperature"],
+            ],
+            outputs=comparison,
+            api_name="compare",
+            **inference,
+        )
+        batch_button.click(
+            on_batch,
+            inputs=[
+                files,
+                batch_settings["model"],
+                batch_settings["size"],
+                batch_settings["saturation"],
+                batch_settings["temperature"],
+            ],
+            outputs=[batch_zip, batch_previews, batch_report],
+            api_name="colorize_many",
+            **inference,
+        )
+    demo.queue(max_size=queue_size, default_concurrency_limit=concurrency_limit)
+    # the folder of examples and results goes when the page object does (or at exit)
+    weakref.finalize(demo, shutil.rmtree, workdir, ignore_errors=True)
     return demo

@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# nothing in the tests may reach the internet (gradio_client asks the Hugging Face hub)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import keras  # noqa: E402 (after TF_CPP_MIN_LOG_LEVEL, which TensorFlow reads on import)
 import numpy as np  # noqa: E402 (as above)

@@ -1,0 +1,86 @@
+"""`python app.py`: its options, its one-line errors, and room for more tabs."""
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from app import main, parse_weights
+from demo import build_demo, launch_options
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """Undo the logging setup that main() does for the process."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_importing_the_app_loads_neither_gradio_nor_tensorflow():
+    code = (
+        "import sys, app, demo; "
+        "print(sorted({'gradio', 'tensorflow', 'keras'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_lists_the_options(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--host", "--port", "--db", "--weights", "--max-pixels"):
+        assert flag in out
+    assert "survey tab" in out and "127.0.0.1" in out and "7860" in out
+
+
+def test_parse_weights_reads_name_equals_file():
+    assert parse_weights(("default=runs/a.h5",)) == {"default": Path("runs/a.h5")}
+    with pytest.raises(ValueError, match="NAME=FILE"):
+        parse_weights(("default",))
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--weights", "default"], "--weights expects NAME=FILE"),
+        (["--port", "70000"], "--port must be between 0 and 65535"),
+        (["--max-bytes", "0"], "--max-bytes must be at least 1"),
+        (
+            ["--db", "sqlite://", "--weights", "nosuch=x.h5"],
+            "unknown model 'nosuch'; known models: default",
+        ),
+        (["--weights", "default=/nonexistent/best.weights.h5"], "not found"),
+    ],
+)
+def test_bad_options_give_one_line_errors(capsys, argv, words):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err
+    assert err.count("\n") == 1
+
+
+def test_build_demo_takes_extra_tabs(demo_colorizers):
+    def render_survey() -> None:
+        gr.Markdown("Which photo is real?", elem_id="survey-question")
+
+    demo = build_demo(demo_colorizers, extra_tabs=[("Survey", render_survey)])
+    props = [c.get("props", {}) for c in demo.config["components"]]
+    tabs = [p["label"] for p in props if p.get("name") == "tab"]
+    assert tabs == ["Colorize a photo", "Colorize many photos", "Survey"]
+    assert any(p.get("elem_id") == "survey-question" for p in props)
+
+
+def test_launch_options_are_offline_and_limit_uploads():
+    options = launch_options(max_bytes=1234)
+    assert options["share"] is False and options["max_file_size"] == 1234

@@ -1,0 +1,93 @@
+"""The page in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+Uploads a grey photo, presses Colorize, waits for the result and checks that the image
+the page shows is coloured and has the photo's size; the screenshot is saved in the
+test's temporary folder (`pytest --basetemp DIR` keeps it somewhere known).
+"""
+
+import io
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.demo.conftest import mean_chroma
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",  # tests run as root in CI
+    "--disable-gpu",
+    # otherwise Chromium keeps trying to reach Google's servers
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.is_file(),
+        reason="needs Chromium at /usr/bin/chromium "
+        "(apt-get install chromium chromium-driver; .ci/run does it)",
+    ),
+    # Gradio's queue uses pandas options that pandas 3 deprecates
+    pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
+]
+
+
+@pytest.fixture
+def page(app_url: str):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def _fetch_image(page, src: str) -> Image.Image:
+    response = page.request.get(src)
+    assert response.ok, f"{src}: HTTP {response.status}"
+    image = Image.open(io.BytesIO(response.body()))
+    image.load()
+    return image
+
+
+def test_browser_colorizes_an_uploaded_grey_photo(app_url, page, photos, tmp_path):
+    outside = []
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if not r.url.startswith((app_url, "data:", "blob:"))
+            else None
+        ),
+    )
+    page.goto(app_url)
+    page.locator("#photo-input input[type=file]").set_input_files(photos["gray"])
+    page.locator("#photo-input img").wait_for()
+    page.locator("#colorize-button").click()
+    shown = page.locator("#result-slider img")
+    shown.nth(1).wait_for()
+    page.screenshot(path=tmp_path / "colorized.png", full_page=True)
+
+    gray = _fetch_image(page, shown.nth(0).get_attribute("src"))
+    color = _fetch_image(page, shown.nth(1).get_attribute("src"))
+    assert gray.size == color.size == Image.open(photos["gray"]).size
+    assert mean_chroma(gray) < 0.5
+    assert mean_chroma(color) > 2.0
+
+    with page.expect_download() as download_info:
+        page.locator("#download-button").click()
+    download = download_info.value
+    assert download.suggested_filename == "cat-colorized.png"
+    download.save_as(tmp_path / download.suggested_filename)
+    with Image.open(tmp_path / download.suggested_filename) as png:
+        assert png.format == "PNG" and png.size == color.size
+    assert outside == []
