@@ -4,8 +4,10 @@
                   [--weights NAME=FILE ...] [--max-pixels N] [--max-bytes N]
 
 The page colorizes one photo (every model with shipped weights to choose from, and all
-of them side by side), or many photos into a zip. It runs offline: no analytics, no
-share link, nothing downloaded at start-up. The survey will be a tab of the same page.
+of them side by side), or many photos into a zip, and runs the Turing-test survey
+(participants open `/?study=NAME`; results appear in an admin tab when
+SURVEY_ADMIN_TOKEN is set). It runs offline: no analytics, no share link, nothing
+downloaded at start-up.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ class AppConfig:
     )
     port: int = field(default=7860, metadata={"help": "port to listen on"})
     db: str = field(
-        default="",
+        default="sqlite:///survey.db",
         metadata={
-            "help": "database URL for the survey tab (SQLAlchemy form, e.g. "
-            "sqlite:///survey.db or postgresql://user@host/survey). Accepted and "
-            "stored now; it takes effect once the survey tab is part of the app"
+            "help": "survey database (SQLAlchemy URL, e.g. sqlite:///survey.db or "
+            "postgresql+psycopg://user:pw@host/survey); the Turing test tab reads and "
+            "writes it, and the results tab appears when the environment variable "
+            "SURVEY_ADMIN_TOKEN holds the admin token"
         },
     )
     weights: tuple[str, ...] = field(
@@ -116,23 +119,39 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     # imported here: gradio and TensorFlow take seconds to load, --help should not
+    import os
+
+    from sqlalchemy.exc import DBAPIError
+
     from core.models import UnknownModelError
     from core.weights import MissingWeightsError, WeightsChecksumError
     from demo import build_demo, launch_options
+    from survey.db import db_error_message
+    from survey.errors import SurveyError
+    from survey.ui import survey_tabs
 
     try:
+        # the admin token comes from the environment: a command line shows in `ps`
+        extra_tabs = survey_tabs(cfg.db, os.environ.get("SURVEY_ADMIN_TOKEN") or None)
         demo = build_demo(
             weights=weights,
             max_pixels=cfg.max_pixels,
             max_bytes=cfg.max_bytes,
             concurrency_limit=cfg.concurrency,
             queue_size=cfg.queue_size,
+            extra_tabs=extra_tabs,
         )
-    except (UnknownModelError, MissingWeightsError, WeightsChecksumError) as err:
+    except (
+        UnknownModelError,
+        MissingWeightsError,
+        WeightsChecksumError,
+        SurveyError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if cfg.db:
-        log.info("--db is stored for the survey tab, which is not part of the app yet")
+    except DBAPIError as err:
+        print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
+        return 2
     demo.launch(
         server_name=cfg.host,
         server_port=cfg.port,

@@ -31,7 +31,7 @@ from core.quantize import ANNEALED_T, decode_logits
 from core.types import FloatArray
 from core.weights import load_weights
 
-__all__ = ["MAX_SIZE", "Colorizer", "network_shape"]
+__all__ = ["MAX_SIZE", "Colorizer", "compose", "network_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -138,23 +138,29 @@ class Colorizer:
                     [labs[i][..., 0] for i in chunk], shape, temperature
                 )
                 for i, ab in zip(chunk, ab_small, strict=True):
-                    results[i] = _compose(labs[i], ab * saturation, loaded[i][1])
+                    results[i] = compose(labs[i], ab * saturation, loaded[i][1])
         return [r for r in results if r is not None]
 
-    def predict_ab(
-        self,
-        lightness: FloatArray,
-        size: int | None = None,
-        temperature: float = ANNEALED_T,
+    def predict_output(
+        self, lightness: FloatArray, size: int | None = None
     ) -> FloatArray:
-        """Chroma at the model's output resolution for one lightness map.
+        """The network's raw output for one lightness map, at its output resolution.
 
         lightness: float32 (H, W) in [0, 100].
-        Returns float32 (h, w, 2) ab in CIE units, h, w = network shape / output stride.
+        Returns float32 (h, w, C), h, w = network shape / output stride: 313 bin logits
+        for classification models, ab / ab_scale in [-1, 1] for regression models.
         """
         size = self._check_size(size)
         shape = network_shape(*lightness.shape, size, self.spec.size_multiple)
-        return self._predict_ab([lightness], shape, temperature)[0]
+        return self._predict_raw([lightness], shape)[0]
+
+    def output_to_ab(
+        self, out: FloatArray, temperature: float = ANNEALED_T
+    ) -> FloatArray:
+        """Decode raw network output (..., C) to ab (..., 2) in CIE units."""
+        if self.spec.output == "ab_bins":
+            return decode_logits(out, temperature)
+        return np.asarray(out, dtype=np.float32) * self.spec.ab_scale
 
     def _check_size(self, size: int | None) -> int:
         size = self.spec.input_size if size is None else int(size)
@@ -165,17 +171,16 @@ class Colorizer:
             )
         return size
 
+    def _predict_raw(
+        self, lightness: list[FloatArray], shape: tuple[int, int]
+    ) -> FloatArray:
+        batch = np.stack([_resize(x[..., None], shape) for x in lightness])
+        return np.asarray(self.model(batch / 100.0, training=False), dtype=np.float32)
+
     def _predict_ab(
         self, lightness: list[FloatArray], shape: tuple[int, int], temperature: float
     ) -> list[FloatArray]:
-        batch = np.stack([_resize(x[..., None], shape) for x in lightness])
-        out = self.model(batch / 100.0, training=False)
-        out = np.asarray(out, dtype=np.float32)
-        if self.spec.output == "ab_bins":
-            ab = decode_logits(out, temperature)
-        else:
-            ab = out * self.spec.ab_scale
-        return list(ab)
+        return list(self.output_to_ab(self._predict_raw(lightness, shape), temperature))
 
 
 def _resize(x: FloatArray, shape: tuple[int, int]) -> FloatArray:
@@ -185,10 +190,15 @@ def _resize(x: FloatArray, shape: tuple[int, int]) -> FloatArray:
     return tf.image.resize(x, shape, method="bilinear", antialias=True).numpy()
 
 
-def _compose(
-    lab: FloatArray, ab_small: FloatArray, alpha: np.ndarray | None
+def compose(
+    lab: FloatArray, ab_small: FloatArray, alpha: np.ndarray | None = None
 ) -> Image.Image:
-    """Join full-resolution L with upsampled chroma; RGB(A) uint8 PIL image."""
+    """Join full-resolution lightness with upsampled chroma (COLORIZATION.md 1.6).
+
+    lab: float32 (H, W, 3) of the input (only L is used); ab_small: float32 (h, w, 2)
+    in CIE units; alpha: uint8 (H, W) or None.
+    Returns an RGB (or RGBA) uint8 PIL image of size (W, H).
+    """
     h, w = lab.shape[:2]
     ab = tf.image.resize(ab_small, (h, w), method="bilinear").numpy()
     rgb = lab_to_rgb(np.concatenate([lab[..., :1], ab], axis=-1))

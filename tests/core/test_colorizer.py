@@ -347,11 +347,13 @@ def test_bad_options_raise(random_colorizer, grey8, kwargs) -> None:
         random_colorizer.colorize(grey8, size=SIZE, **kwargs)
 
 
-def test_predict_ab_shape_and_temperature(random_colorizer) -> None:
+def test_predict_output_shape_and_decoding(random_colorizer) -> None:
     lightness = np.full((50, 70), 50.0, np.float32)
-    ab = random_colorizer.predict_ab(lightness, size=SIZE)
-    assert ab.shape == (16, 32, 2) and ab.dtype == np.float32  # 32x64 at stride 2
-    argmax = random_colorizer.predict_ab(lightness, size=SIZE, temperature=0.0)
+    logits = random_colorizer.predict_output(lightness, size=SIZE)
+    assert logits.shape == (16, 32, 313) and logits.dtype == np.float32  # stride 2
+    ab = random_colorizer.output_to_ab(logits)
+    assert ab.shape == (16, 32, 2) and ab.dtype == np.float32
+    argmax = random_colorizer.output_to_ab(logits, temperature=0.0)
     # argmax decoding picks bin centres: multiples of 10
     np.testing.assert_array_equal(argmax % 10, 0)
 

@@ -41,7 +41,7 @@ def test_help_lists_the_options(capsys):
     out = capsys.readouterr().out
     for flag in ("--host", "--port", "--db", "--weights", "--max-pixels"):
         assert flag in out
-    assert "survey tab" in out and "127.0.0.1" in out and "7860" in out
+    assert "SURVEY_ADMIN_TOKEN" in out and "127.0.0.1" in out and "7860" in out
 
 
 def test_parse_weights_reads_name_equals_file():
