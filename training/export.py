@@ -19,9 +19,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from core.atomic import atomic_write_bytes
-from core.models import get_spec
+from core.models import create_model, get_spec
 from core.weights import MANIFEST, WEIGHTS_DIR, file_sha256, read_manifest
+from training.prior import load_prior
 
 __all__ = ["check_bars", "export_run", "main"]
 
@@ -66,6 +69,21 @@ def _report_entry(path: str, label: str) -> dict:
     }
 
 
+def _write_corrected(
+    src: Path, dst: Path, model: str, prior: Path, alpha: float
+) -> None:
+    """Save `src` weights with alpha * log(w) subtracted from the logits' bias."""
+    net = create_model(model, pretrained=False)
+    net.load_weights(src)
+    layer = net.get_layer("logits")
+    kernel, bias = layer.get_weights()
+    log_w = np.log(np.maximum(load_prior(prior)["weights"], 1e-12))
+    layer.set_weights([kernel, (bias - alpha * log_w).astype(bias.dtype)])
+    tmp = dst.with_name(f".{dst.name}.tmp.weights.h5")
+    net.save_weights(tmp)
+    tmp.replace(dst)
+
+
 def export_run(
     run: Path,
     model: str,
@@ -73,6 +91,7 @@ def export_run(
     test_report: str = "",
     report_label: str = "",
     folder: Path = WEIGHTS_DIR,
+    prior_correction: float = 0.0,
 ) -> dict:
     """Copy the run's weights and prior into `folder` and update the manifest."""
     spec = get_spec(model)
@@ -81,8 +100,17 @@ def export_run(
         raise ValueError(f"{src} is over 25 MB; store it in float16 first")
     dst = folder / (spec.weights or f"{model}.weights.h5")
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(dst, src.read_bytes())
+    if prior_correction:
+        _write_corrected(src, dst, model, run / "prior.npz", prior_correction)
+    else:
+        atomic_write_bytes(dst, src.read_bytes())
     entry: dict = {"file": dst.name, "sha256": file_sha256(dst)}
+    if prior_correction:
+        entry["prior_correction"] = {
+            "alpha": prior_correction,
+            "what": "alpha * log(w_q) subtracted from the bias of layer 'logits' "
+            "(training.calibrate), undoing part of the class rebalancing",
+        }
     if (run / "prior.npz").exists():
         prior = folder / f"{model}.prior.npz"
         shutil.copyfile(run / "prior.npz", prior)
@@ -131,9 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-label", default="", help="model label inside the reports"
     )
+    parser.add_argument(
+        "--prior-correction",
+        type=float,
+        default=0.0,
+        help="alpha chosen by training.calibrate, folded into the logits' bias",
+    )
     args = parser.parse_args(argv)
     entry = export_run(
-        args.run, args.model, args.val_report, args.test_report, args.report_label
+        args.run,
+        args.model,
+        args.val_report,
+        args.test_report,
+        args.report_label,
+        prior_correction=args.prior_correction,
     )
     for split in ("validation", "test"):
         for key, bar in entry.get(split, {}).get("bars", {}).items():

@@ -1,0 +1,146 @@
+"""Metrics with known answers; evaluation, calibration and export on tiny real data."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from core import metrics
+from core.colorspace import lab_to_rgb, rgb_to_lab
+from core.models import create_model, get_spec
+from core.quantize import NUM_BINS
+from core.weights import file_sha256, load_weights
+from training.calibrate import calibrate, choose_alpha
+from training.evaluate import EvalConfig, evaluate, gray_baseline, write_report
+from training.export import export_run
+from training.prior import save_prior
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("eval")
+    for name in ("coffee", "chelsea"):
+        im = Image.fromarray(getattr(skimage.data, name)())
+        im.resize((im.width // 4, im.height // 4)).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("w") / "best.weights.h5"
+    create_model("default", pretrained=False).save_weights(path)
+    return path
+
+
+def test_identical_images_score_perfectly() -> None:
+    img = skimage.data.astronaut()
+    assert metrics.psnr(img, img) == metrics.PSNR_CAP
+    assert metrics.auc(metrics.ab_error_cmf(img, img)) == pytest.approx(1.0)
+    assert metrics.ssim(img, img) == pytest.approx(1.0)
+    assert metrics.ciede2000(img, img) == pytest.approx(0.0)
+
+
+def test_grey_image_has_zero_colorfulness() -> None:
+    grey = np.full((20, 30, 3), 117, np.uint8)
+    assert metrics.colorfulness(grey) == 0.0
+    assert metrics.colorfulness(grey, signed=False) == 0.0
+
+
+def test_psnr_of_a_known_error() -> None:
+    a = np.zeros((8, 8, 3), np.uint8)
+    b = a + 10  # MSE 100
+    assert metrics.psnr(a, b) == pytest.approx(10 * np.log10(255**2 / 100))
+
+
+def test_known_ab_shift_gives_known_auc() -> None:
+    # a mid-grey image and the same lightness shifted by 20 ab units (in gamut)
+    lab = np.zeros((16, 16, 3), np.float32)
+    lab[..., 0] = 60.0
+    gt = np.round(lab_to_rgb(lab) * 255).astype(np.uint8)
+    lab[..., 1] = 20.0
+    pred = np.round(lab_to_rgb(lab) * 255).astype(np.uint8)
+    err = np.linalg.norm(rgb_to_lab(gt)[..., 1:] - rgb_to_lab(pred)[..., 1:], axis=-1)
+    e = float(err.mean())
+    assert e == pytest.approx(20.0, abs=1.0)  # uint8 rounding moves it a little
+    # CMF is 0 below e and 1 from ceil(e) on: AuC = (150 - ceil(e) + 0.5) / 150
+    expected = (150 - np.ceil(e) + 0.5) / 150
+    assert metrics.auc(metrics.ab_error_cmf(gt, pred)) == pytest.approx(expected, 1e-3)
+
+
+def test_rebalanced_cmf_weights_rare_colours() -> None:
+    prior = np.full(NUM_BINS, 1.0 / NUM_BINS)
+    img = skimage.data.coffee()[::8, ::8]
+    plain = metrics.ab_error_cmf(img, gray_baseline(img))
+    uniform = metrics.ab_error_cmf(img, gray_baseline(img), prior)
+    np.testing.assert_allclose(plain, uniform)  # a uniform prior changes nothing
+
+
+def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
+    cfg = EvalConfig(model=(f"default={weights_file}",), data=(str(photos),), size=64)
+    result = evaluate(cfg)
+    models = result["models"]
+    assert set(models) == {"gray", "default@w0"}
+    assert models["gray"]["cf_signed"] == 0.0 and models["gray"]["images"] == 2
+    assert models["default@w0"]["cf_signed"] > 0.0
+    gain = models["default@w0"]["psnr"] - models["gray"]["psnr"]
+    assert models["default@w0"]["psnr_gain_over_gray"] == pytest.approx(gain)
+    write_report(result, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["config"]["weights_sha256"]["default@w0"] == file_sha256(
+        weights_file
+    )
+    with (tmp_path / "per_image.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 4  # 2 photos x (grey + model)
+
+
+def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None:
+    from core.colorizer import Colorizer
+
+    colorizer = Colorizer.load("default", weights_file)
+    rng = np.random.default_rng(0)
+    class_weights = rng.uniform(0.2, 5.0, NUM_BINS)
+    rows = calibrate(colorizer, class_weights, [str(photos)], [0.0, 1.0], size=64)
+    assert [r["alpha"] for r in rows] == [0.0, 1.0]
+    assert rows[0]["cf_signed_ratio"] != rows[1]["cf_signed_ratio"]
+    band = [
+        {"alpha": 0.0, "psnr_gain_over_gray": -2.0, "cf_signed_ratio": 1.3},
+        {"alpha": 0.3, "psnr_gain_over_gray": -1.0, "cf_signed_ratio": 1.05},
+        {"alpha": 0.5, "psnr_gain_over_gray": -0.5, "cf_signed_ratio": 0.95},
+        {"alpha": 0.7, "psnr_gain_over_gray": 0.1, "cf_signed_ratio": 0.7},
+    ]
+    assert choose_alpha(band) == 0.5
+    assert choose_alpha(band[3:]) == 0.7
+
+
+def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.weights.h5").write_bytes(weights_file.read_bytes())
+    rng = np.random.default_rng(1)
+    class_weights = rng.uniform(0.2, 5.0, NUM_BINS)
+    prior = {"prior": np.full(NUM_BINS, 1 / NUM_BINS), "weights": class_weights}
+    save_prior(prior, run / "prior.npz")
+    (run / "config.json").write_text(
+        json.dumps({"data": ["train"], "val": ["val"], "epochs": 1})
+    )
+    (run / "metrics.csv").write_text(
+        "epoch,step,train_loss,val_loss,seconds\n1,5,4.0,3.5,1.0\n2,10,3.0,3.2,1.0\n"
+    )
+    folder = tmp_path / "weights"
+    entry = export_run(run, "default", folder=folder, prior_correction=0.5)
+    assert entry["training"]["best_epoch"] == 2 and entry["training"]["steps"] == 10
+    assert entry["sha256"] == file_sha256(folder / entry["file"])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["default"]["prior_correction"]["alpha"] == 0.5
+    before = create_model("default", pretrained=False)
+    before.load_weights(weights_file)
+    after = create_model("default", pretrained=False)
+    load_weights(after, get_spec("default"), folder=folder)
+    k0, b0 = before.get_layer("logits").get_weights()
+    k1, b1 = after.get_layer("logits").get_weights()
+    np.testing.assert_array_equal(k0, k1)
+    np.testing.assert_allclose(b1, b0 - 0.5 * np.log(class_weights), rtol=1e-5)

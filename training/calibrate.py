@@ -1,0 +1,140 @@
+"""Choose how much of the class rebalancing to undo at inference, on validation photos.
+
+    python -m training.calibrate --weights runs/default/best.weights.h5 \
+        --prior runs/default/prior.npz --data ../shared/data/val \
+        --out reports/calibration
+
+Training with rebalanced weights w_q (COLORIZATION.md 2.3) tilts the predicted bin
+distribution towards rare, saturated colours, roughly by a factor w_q. Subtracting
+alpha * log(w_q) from the logits undoes that tilt in part (alpha = 0: as trained,
+alpha = 1: fully undone); it is a constant shift of the last layer's bias, so the chosen
+alpha is folded into the exported weights (`training.export --prior-correction`).
+
+For each alpha the photos are colorized from grey (logits computed once per photo) and
+scored; the choice is the alpha with the best PSNR among those whose colourfulness ratio
+to the originals lies in [0.9, 1.1], or else the one whose ratio is nearest 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core import metrics
+from core.atomic import atomic_write_bytes
+from core.colorizer import Colorizer, compose
+from core.colorspace import rgb_to_lab
+from core.quantize import ANNEALED_T
+from training.data import iter_encoded, list_sources
+from training.evaluate import gray_baseline
+from training.prior import load_prior
+
+__all__ = ["calibrate", "choose_alpha", "main"]
+
+log = logging.getLogger(__name__)
+
+CF_BAND = (0.9, 1.1)
+
+
+def calibrate(
+    colorizer: Colorizer,
+    class_weights: np.ndarray,
+    data: list[str],
+    alphas: list[float],
+    size: int = 256,
+    limit: int = 0,
+    temperature: float = ANNEALED_T,
+) -> list[dict]:
+    """Mean PSNR gain over grey, colourfulness ratio and AuC for each alpha."""
+    log_w = np.log(np.maximum(class_weights, 1e-12)).astype(np.float32)
+    scores: dict[float, list[tuple[float, float, float]]] = {a: [] for a in alphas}
+    gray_psnr, cf_gt = [], []
+    for n, (_key, data_bytes) in enumerate(iter_encoded(list_sources(data))):
+        if limit and n >= limit:
+            break
+        with Image.open(io.BytesIO(data_bytes)) as im:
+            gt = np.asarray(im.convert("RGB"))
+        gray = gray_baseline(gt)
+        lab = rgb_to_lab(gray)
+        logits = colorizer.predict_output(lab[..., 0], size)
+        gray_psnr.append(metrics.psnr(gt, gray))
+        cf_gt.append(metrics.colorfulness(gt))
+        for a in alphas:
+            ab = colorizer.output_to_ab(logits - a * log_w, temperature)
+            pred = np.asarray(compose(lab, ab))
+            cmf = metrics.ab_error_cmf(gt, pred)
+            scores[a].append(
+                (metrics.psnr(gt, pred), metrics.colorfulness(pred), metrics.auc(cmf))
+            )
+    rows = []
+    for a in alphas:
+        s = np.array(scores[a])
+        rows.append(
+            {
+                "alpha": a,
+                "psnr_gain_over_gray": float(s[:, 0].mean() - np.mean(gray_psnr)),
+                "cf_signed_ratio": float(s[:, 1].mean() / np.mean(cf_gt)),
+                "auc": float(s[:, 2].mean()),
+                "images": len(s),
+            }
+        )
+    return rows
+
+
+def choose_alpha(rows: list[dict]) -> float:
+    """Best PSNR inside the colourfulness band, else the ratio nearest 1."""
+    inside = [r for r in rows if CF_BAND[0] <= r["cf_signed_ratio"] <= CF_BAND[1]]
+    if inside:
+        return max(inside, key=lambda r: r["psnr_gain_over_gray"])["alpha"]
+    return min(rows, key=lambda r: abs(r["cf_signed_ratio"] - 1.0))["alpha"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.calibrate", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--weights", required=True, help="weights file of a run")
+    parser.add_argument("--prior", required=True, help="prior.npz of that run")
+    parser.add_argument("--data", nargs="+", default=["../shared/data/val"])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
+    parser.add_argument(
+        "--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    )
+    parser.add_argument("--out", default="", help="folder for calibration.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    colorizer = Colorizer.load(args.model, args.weights)
+    weights = load_prior(args.prior)["weights"]
+    rows = calibrate(colorizer, weights, args.data, args.alphas, args.size, args.limit)
+    chosen = choose_alpha(rows)
+    print("alpha  PSNR gain  CF ratio     AuC")
+    for r in rows:
+        mark = "  <- chosen" if r["alpha"] == chosen else ""
+        print(
+            f"{r['alpha']:5.2f}  {r['psnr_gain_over_gray']:+9.3f}  "
+            f"{r['cf_signed_ratio']:8.3f}  {r['auc']:.4f}{mark}"
+        )
+    if args.out:
+        record = {
+            "command": "python -m training.calibrate " + " ".join(sys.argv[1:]),
+            "data": args.data,
+            "size": args.size,
+            "rows": rows,
+            "chosen_alpha": chosen,
+        }
+        out = Path(args.out) / "calibration.json"
+        atomic_write_bytes(out, json.dumps(record, indent=2).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
