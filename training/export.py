@@ -1,14 +1,17 @@
 """Install a training run's best weights as a shipped model, with its manifest entry.
 
-    python -m training.export --run runs/default --model default \
-        --val-report reports/default-val/summary.json \
+    python -m training.export --run runs/default --model default --prior-correction 0.3
+    python -m training.evaluate --model default \
+        --data ../shared/data/test/bsds500-test --out reports/default-bsds
+    python -m training.export --model default \
         --test-report reports/default-bsds/summary.json
 
 Copies `RUN/best.weights.h5` to `core/weights/<model>.weights.h5` and `RUN/prior.npz` to
 `core/weights/<model>.prior.npz`, and writes the model's entry in
 `core/weights/manifest.json`: SHA-256 of both files, the training record (config, steps,
-epochs, best validation loss), the figures of the given evaluation reports with the
-quality bars of the foundation issue, and the licences of the encoder weights and data.
+epochs, best validation loss) and the licences of the encoder weights and data. Given
+evaluation reports of the shipped file (checked by hash), it records their figures and
+the quality bars of the foundation issue.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import csv
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +30,7 @@ from core.models import create_model, get_spec
 from core.weights import MANIFEST, WEIGHTS_DIR, file_sha256, read_manifest
 from training.prior import load_prior
 
-__all__ = ["check_bars", "export_run", "main"]
+__all__ = ["attach_reports", "check_bars", "export_run", "main"]
 
 MAX_FILE_BYTES = 25 * 1024 * 1024
 
@@ -57,8 +61,16 @@ def check_bars(summary: dict, model: str) -> dict[str, dict]:
     }
 
 
-def _report_entry(path: str, label: str) -> dict:
+def _report_entry(path: str, label: str, sha256: str) -> dict:
     summary = json.loads(Path(path).read_text())
+    if label not in summary["models"]:
+        raise ValueError(f"{path} has no model {label!r}: {list(summary['models'])}")
+    used = summary["config"]["weights_sha256"].get(label)
+    if used != sha256:
+        raise ValueError(
+            f"{path} was made with other weights ({str(used)[:12]}...) than the "
+            f"shipped file ({sha256[:12]}...); evaluate the shipped model again"
+        )
     return {
         "command": summary["config"]["command"],
         "data": summary["config"]["data"],
@@ -84,12 +96,31 @@ def _write_corrected(
     tmp.replace(dst)
 
 
-def export_run(
-    run: Path,
+def attach_reports(
     model: str,
     val_report: str = "",
     test_report: str = "",
-    report_label: str = "",
+    label: str = "",
+    folder: Path = WEIGHTS_DIR,
+) -> dict:
+    """Record evaluation reports of the shipped weights in the model's manifest entry.
+
+    Each report must have been made with exactly the shipped file (same SHA-256).
+    """
+    manifest = read_manifest(folder)
+    entry = manifest[model]
+    for key, path in (("validation", val_report), ("test", test_report)):
+        if path:
+            entry[key] = _report_entry(path, label or model, entry["sha256"])
+    atomic_write_bytes(
+        folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()
+    )
+    return entry
+
+
+def export_run(
+    run: Path,
+    model: str,
     folder: Path = WEIGHTS_DIR,
     prior_correction: float = 0.0,
 ) -> dict:
@@ -132,11 +163,6 @@ def export_run(
         "best_epoch": int(best["epoch"]),
         "best_val_loss": float(best["val_loss"]),
     }
-    label = report_label or model
-    if val_report:
-        entry["validation"] = _report_entry(val_report, label)
-    if test_report:
-        entry["test"] = _report_entry(test_report, label)
     entry["licences"] = {"encoder_init": ENCODER_LICENCE, "data": DATA_LICENCE}
     manifest = read_manifest(folder)
     manifest[model] = entry
@@ -150,8 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.export", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--run", required=True, type=Path, help="training run folder")
+    parser.add_argument("--run", type=Path, help="training run folder to install")
     parser.add_argument("--model", default="default", help="registered model name")
+    parser.add_argument(
+        "--prior-correction",
+        type=float,
+        default=0.0,
+        help="alpha chosen by training.calibrate, folded into the logits' bias",
+    )
     parser.add_argument("--val-report", default="", help="summary.json on val/")
     parser.add_argument(
         "--test-report", default="", help="summary.json on the test set"
@@ -159,21 +191,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-label", default="", help="model label inside the reports"
     )
-    parser.add_argument(
-        "--prior-correction",
-        type=float,
-        default=0.0,
-        help="alpha chosen by training.calibrate, folded into the logits' bias",
-    )
     args = parser.parse_args(argv)
-    entry = export_run(
-        args.run,
-        args.model,
-        args.val_report,
-        args.test_report,
-        args.report_label,
-        prior_correction=args.prior_correction,
-    )
+    if args.run is None and not (args.val_report or args.test_report):
+        parser.error("give --run to install weights, or reports to attach")
+    try:
+        if args.run is not None:
+            entry = export_run(
+                args.run, args.model, prior_correction=args.prior_correction
+            )
+        if args.val_report or args.test_report:
+            entry = attach_reports(
+                args.model, args.val_report, args.test_report, args.report_label
+            )
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for split in ("validation", "test"):
         for key, bar in entry.get(split, {}).get("bars", {}).items():
             status = "met" if bar["met"] else "NOT met"

@@ -16,7 +16,7 @@ from core.quantize import NUM_BINS
 from core.weights import file_sha256, load_weights
 from training.calibrate import calibrate, choose_alpha
 from training.evaluate import EvalConfig, evaluate, gray_baseline, write_report
-from training.export import export_run
+from training.export import attach_reports, export_run
 from training.prior import save_prior
 
 
@@ -144,3 +144,29 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
     k1, b1 = after.get_layer("logits").get_weights()
     np.testing.assert_array_equal(k0, k1)
     np.testing.assert_allclose(b1, b0 - 0.5 * np.log(class_weights), rtol=1e-5)
+    # reports are attached only when they were made with exactly the shipped file
+    summary = {
+        "config": {
+            "command": "python -m training.evaluate ...",
+            "data": ["test"],
+            "size": 256,
+            "weights_sha256": {"default": entry["sha256"]},
+        },
+        "models": {
+            "gray": {"psnr": 22.0, "auc": 0.89, "cf_signed_ratio": 0.0},
+            "default": {
+                "psnr": 23.5,
+                "auc": 0.91,
+                "cf_signed_ratio": 0.95,
+                "psnr_gain_over_gray": 1.5,
+            },
+        },
+    }
+    report = tmp_path / "summary.json"
+    report.write_text(json.dumps(summary))
+    attached = attach_reports("default", test_report=str(report), folder=folder)
+    assert all(bar["met"] for bar in attached["test"]["bars"].values())
+    summary["config"]["weights_sha256"]["default"] = "0" * 64
+    report.write_text(json.dumps(summary))
+    with pytest.raises(ValueError, match="other weights"):
+        attach_reports("default", test_report=str(report), folder=folder)
