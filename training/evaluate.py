@@ -1,17 +1,21 @@
 """Evaluate colorizers on colour photos against the grey baseline.
 
-    python -m training.evaluate --model default \
+    python -m training.evaluate --model default [--model NAME ...] \
         --data ../shared/data/test/bsds500-test --size 256 --out reports/default-bsds
 
 For each photo: convert it to grey (its own lightness, a = b = 0), colorize the grey
 image with each model through `Colorizer`, and compare with the original
 (COLORIZATION.md 6): PSNR, SSIM, mean CIEDE2000, colourfulness (signed and DDColor's
-absolute form), AuC of the ab-error CDF (plain and class-rebalanced). The grey baseline
-is always included.
+absolute form, ratio to the originals, Delta-CF), AuC of the ab-error CDF (plain and
+class-rebalanced, with the mean CMF curves) and semantic agreement of an ImageNet
+classifier, EfficientNet-Lite2 (top-1 and top-5, `--no-semantic` skips it). The grey
+baseline is always included.
 
 A model is `NAME` (shipped weights) or `NAME=WEIGHTS_FILE` (e.g. a training run's
-best.weights.h5). Writes `summary.json` and `per_image.csv` into --out and prints the
-summary table.
+best.weights.h5). Writes `summary.json`, `per_image.csv` and (unless `--no-report`) the
+offline HTML report `report.html` with its `plots/` and `images/` into --out, and prints
+the summary table. `python -m benchmarks.results_table` turns summary files into the
+Markdown results table.
 """
 
 from __future__ import annotations
@@ -22,27 +26,49 @@ import io
 import json
 import logging
 import math
+import re
+import shlex
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from core import metrics
 from core.atomic import atomic_write_bytes
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
 from core.config import add_dataclass_args, dataclass_from_args
-from core.weights import WEIGHTS_DIR, file_sha256, read_manifest
+from core.models import UnknownModelError
+from core.weights import (
+    WEIGHTS_DIR,
+    WeightsChecksumError,
+    file_sha256,
+    read_manifest,
+)
 from training.data import iter_encoded, list_sources
 from training.prior import load_prior
+from training.report import write_html_report, write_meta
+from training.semantic import SemanticJudge, agreement
 
-__all__ = ["EvalConfig", "evaluate", "gray_baseline", "main", "summarize"]
+__all__ = [
+    "EvalConfig",
+    "evaluate",
+    "gray_baseline",
+    "image_metrics",
+    "main",
+    "summarize",
+    "write_report",
+]
 
 log = logging.getLogger(__name__)
 
 GRAY = "gray"
+ORIGINAL = "original"  # grid column of the ground truth
+GRID_SIDE = 256  # longer side of the report's grid thumbnails
+GRID_JPEG_QUALITY = 92  # with 4:4:4 chroma, so the thumbnails keep the colours judged
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,16 @@ class EvalConfig:
     )
     limit: int = field(default=0, metadata={"help": "evaluate only the first N photos"})
     temperature: float = field(default=0.38, metadata={"help": "annealed-mean T"})
+    semantic: bool = field(
+        default=True,
+        metadata={"help": "top-1/top-5 agreement of EfficientNet-Lite2 (slower)"},
+    )
+    report: bool = field(
+        default=True, metadata={"help": "write report.html with plots and grids"}
+    )
+    grid_images: int = field(
+        default=12, metadata={"help": "photos shown in the report's grid"}
+    )
 
 
 def gray_baseline(rgb: np.ndarray) -> np.ndarray:
@@ -77,8 +113,16 @@ def _decode(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def image_metrics(gt: np.ndarray, pred: np.ndarray, prior: np.ndarray | None) -> dict:
-    """All per-image figures of one prediction against its ground truth (uint8 RGB)."""
+def image_metrics(
+    gt: np.ndarray, pred: np.ndarray, prior: np.ndarray | None
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """All per-image figures of one prediction against its ground truth.
+
+    gt, pred: uint8 (H, W, 3) RGB. prior: (313,) bin prior for the rebalanced AuC, or
+    None to skip it.
+    Returns (row of floats, curves): curves["cmf"] (and "cmf_rebalanced" with a prior)
+    float64 (151,) in [0, 1], the CMF at ab-error thresholds 0..150.
+    """
     row = {
         "psnr": metrics.psnr(gt, pred),
         "ssim": metrics.ssim(gt, pred) if min(gt.shape[:2]) >= 7 else math.nan,
@@ -86,15 +130,28 @@ def image_metrics(gt: np.ndarray, pred: np.ndarray, prior: np.ndarray | None) ->
         "cf_signed": metrics.colorfulness(pred, signed=True),
         "cf_abs": metrics.colorfulness(pred, signed=False),
     }
-    cmf = metrics.ab_error_cmf(gt, pred)
-    row["auc"] = metrics.auc(cmf)
+    curves = {"cmf": metrics.ab_error_cmf(gt, pred)}
+    row["auc"] = metrics.auc(curves["cmf"])
     if prior is not None:
-        row["auc_rebalanced"] = metrics.auc(metrics.ab_error_cmf(gt, pred, prior))
-    return row
+        curves["cmf_rebalanced"] = metrics.ab_error_cmf(gt, pred, prior)
+        row["auc_rebalanced"] = metrics.auc(curves["cmf_rebalanced"])
+    return row, curves
 
 
-def summarize(rows: list[dict], originals: list[dict]) -> dict:
-    """Dataset-level figures of one model from its per-image rows."""
+def summarize(
+    rows: list[dict],
+    originals: list[dict],
+    curves: list[dict[str, np.ndarray]] | None = None,
+) -> dict:
+    """Dataset-level figures of one model from its per-image rows.
+
+    rows: one dict per image (keys of `image_metrics`, optionally `top1_agree` and
+    `top5_agree` booleans); originals: the ground truths' `cf_signed` and `cf_abs`, in
+    the same order; curves: each image's CMF curves from `image_metrics`, averaged
+    into `cmf` / `cmf_rebalanced` (151 floats each, thresholds 0..150).
+    """
+    if len(rows) != len(originals):
+        raise ValueError(f"{len(rows)} rows but {len(originals)} originals")
     out: dict = {"images": len(rows)}
     for key in ("psnr", "ssim", "ciede2000", "auc", "auc_rebalanced"):
         vals = [r[key] for r in rows if key in r and not math.isnan(r[key])]
@@ -108,6 +165,23 @@ def summarize(rows: list[dict], originals: list[dict]) -> dict:
         out[f"cf_{form}_originals"] = cf_gt
         out[f"cf_{form}_ratio"] = cf / cf_gt if cf_gt > 0 else math.nan
         out[f"delta_cf_{form}"] = abs(cf - cf_gt)
+        # labelled apart from Delta-CF, which compares dataset means (6.2)
+        out[f"delta_cf_{form}_per_image"] = float(
+            np.mean(
+                [
+                    abs(r[f"cf_{form}"] - o[f"cf_{form}"])
+                    for r, o in zip(rows, originals, strict=True)
+                ]
+            )
+        )
+    for key in ("top1_agree", "top5_agree"):
+        flags = [bool(r[key]) for r in rows if key in r]
+        if flags:
+            out[key] = float(np.mean(flags))
+    for key in ("cmf", "cmf_rebalanced"):
+        found = [c[key] for c in curves or [] if key in c]
+        if found:
+            out[key] = [float(v) for v in np.mean(found, axis=0)]
     return out
 
 
@@ -121,16 +195,44 @@ def _parse_models(specs: tuple[str, ...]) -> list[tuple[str, str, str | None]]:
     return parsed
 
 
-def evaluate(cfg: EvalConfig) -> dict:
-    """Run the evaluation; returns {"config", "models": {label: summary}, "rows"}."""
+def _thumbnail(rgb: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) RGB downscaled so its longer side is at most GRID_SIDE."""
+    im = Image.fromarray(rgb)
+    im.thumbnail((GRID_SIDE, GRID_SIDE), Image.Resampling.LANCZOS)
+    return np.asarray(im)
+
+
+def evaluate(
+    cfg: EvalConfig,
+    *,
+    judge: SemanticJudge | None = None,
+    command: str | None = None,
+) -> dict:
+    """Run the evaluation.
+
+    judge: the semantic classifier to use when `cfg.semantic` (default: built here).
+    command: the command line to record (default: rebuilt from `cfg`).
+    Returns {"config", "models": {label: summary}, "rows": per-image dicts, "grid":
+    [{"image": key, "cells": {label: uint8 thumbnail}}] for the first
+    `cfg.grid_images` photos, columns grey, each model, original}.
+    """
+    if cfg.grid_images < 0:
+        raise ValueError(f"--grid-images must be >= 0, got {cfg.grid_images}")
     models = _parse_models(cfg.model)
     colorizers = {label: Colorizer.load(name, w) for label, name, w in models}
     prior = None
     prior_path = Path(cfg.prior) if cfg.prior else WEIGHTS_DIR / "default.prior.npz"
     if prior_path.exists():
         prior = load_prior(prior_path)["prior"]
+    else:
+        log.warning("no prior at %s: no rebalanced AuC", prior_path)
+    if cfg.semantic and judge is None:
+        judge = SemanticJudge()
+    labels = [GRAY, *colorizers]
     rows: list[dict] = []
+    curves: dict[str, list[dict[str, np.ndarray]]] = {label: [] for label in labels}
     originals: list[dict] = []
+    grid: list[dict] = []
     for n, (key, data) in enumerate(iter_encoded(list_sources(list(cfg.data)))):
         if cfg.limit and n >= cfg.limit:
             break
@@ -146,48 +248,141 @@ def evaluate(cfg: EvalConfig) -> dict:
         for label, c in colorizers.items():
             out = c.colorize(gray, cfg.size, temperature=cfg.temperature)
             preds[label] = np.asarray(out.convert("RGB"))
+        semantic: dict[str, dict] = {label: {} for label in preds}
+        if cfg.semantic:
+            top5 = judge.top5([gt, *preds.values()])
+            for label, pred_top5 in zip(preds, top5[1:], strict=True):
+                top1_agree, top5_agree = agreement(top5[0], pred_top5)
+                semantic[label] = {
+                    "gt_top1": int(top5[0][0]),
+                    "top1": int(pred_top5[0]),
+                    "top1_agree": top1_agree,
+                    "top5_agree": top5_agree,
+                }
         for label, pred in preds.items():
+            row, image_curves = image_metrics(gt, pred, prior)
             rows.append(
-                {"image": key, "model": label, **image_metrics(gt, pred, prior)}
+                {
+                    "image": key,
+                    "model": label,
+                    **row,
+                    "gt_cf_signed": originals[-1]["cf_signed"],
+                    "gt_cf_abs": originals[-1]["cf_abs"],
+                    **semantic[label],
+                }
             )
+            curves[label].append(image_curves)
+        if cfg.report and n < cfg.grid_images:
+            cells = {label: _thumbnail(pred) for label, pred in preds.items()}
+            grid.append({"image": key, "cells": {**cells, ORIGINAL: _thumbnail(gt)}})
         if (n + 1) % 20 == 0:
             log.info("%d images", n + 1)
-    labels = [GRAY, *colorizers]
+    if not originals:
+        raise FileNotFoundError(f"no photos in {list(cfg.data)}")
     summary = {
-        label: summarize([r for r in rows if r["model"] == label], originals)
+        label: summarize(
+            [r for r in rows if r["model"] == label], originals, curves[label]
+        )
         for label in labels
     }
     for label in colorizers:
         summary[label]["psnr_gain_over_gray"] = (
             summary[label]["psnr"] - summary[GRAY]["psnr"]
         )
-    return {"config": _config_record(cfg, models), "models": summary, "rows": rows}
+    record = _config_record(
+        cfg,
+        models,
+        prior_path if prior is not None else None,
+        command or _command_from_config(cfg),
+    )
+    if cfg.semantic:
+        record["semantic_judge"] = judge.describe()
+    return {"config": record, "models": summary, "rows": rows, "grid": grid}
 
 
-def _config_record(cfg: EvalConfig, models: list) -> dict:
+def _command_from_config(cfg: EvalConfig) -> str:
+    """A command line that reproduces `cfg` (fields that differ from the defaults)."""
+    args = ["python", "-m", "training.evaluate"]
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if value == f.default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{f.name.replace('_', '-')}")
+        elif isinstance(value, tuple):
+            args += [flag, *map(str, value)]
+        else:
+            args += [flag, str(value)]
+    return shlex.join(args)
+
+
+def _git(*args: str) -> str:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
+        proc = subprocess.run(["git", *args], capture_output=True, text=True)
     except OSError:
-        commit = ""
+        return ""
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def _config_record(
+    cfg: EvalConfig, models: list, prior_path: Path | None, command: str
+) -> dict:
     weights = {}
     manifest = read_manifest()
     for label, name, w in models:
         path = Path(w) if w else WEIGHTS_DIR / manifest.get(name, {}).get("file", "")
         weights[label] = file_sha256(path) if path.is_file() else None
     return {
-        "command": "python -m training.evaluate " + " ".join(sys.argv[1:]),
-        "commit": commit,
+        "command": command,
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        # uncommitted changes to tracked files when the evaluation ran
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
         "data": list(cfg.data),
         "size": cfg.size,
+        "limit": cfg.limit,
         "temperature": cfg.temperature,
+        "semantic": cfg.semantic,
         "weights_sha256": weights,
+        "prior": str(prior_path) if prior_path else None,
+        "prior_sha256": file_sha256(prior_path) if prior_path else None,
+        "cmf_thresholds": [
+            float(metrics.AUC_THRESHOLDS[0]),
+            float(metrics.AUC_THRESHOLDS[-1]),
+        ],
     }
 
 
-def write_report(result: dict, out: Path) -> None:
-    """summary.json and per_image.csv into `out`, atomically."""
+def _slug(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.") or "model"
+
+
+def _write_grid(grid: list[dict], out: Path) -> list[dict]:
+    """Save the grid thumbnails as JPEGs under out/images/; returns their rel. paths."""
+    folder = out / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    grid_paths = []
+    for n, entry in enumerate(grid):
+        cells = {}
+        for label, rgb in entry["cells"].items():
+            rel = f"images/{n:03d}-{_slug(label)}.jpg"
+            buf = io.BytesIO()
+            Image.fromarray(rgb).save(
+                buf, "JPEG", quality=GRID_JPEG_QUALITY, subsampling=0
+            )
+            atomic_write_bytes(out / rel, buf.getvalue())
+            cells[label] = rel
+        grid_paths.append({"image": entry["image"], "cells": cells})
+    return grid_paths
+
+
+def write_report(result: dict, out: Path, html: bool = True) -> Path | None:
+    """summary.json, per_image.csv (with its .meta.json) into `out`, atomically; with
+    `html` also report.html, its plots/ and the grid's images/.
+
+    Returns the path of report.html, or None.
+    """
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"config": result["config"], "models": result["models"]}
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
@@ -200,6 +395,11 @@ def write_report(result: dict, out: Path) -> None:
     writer.writeheader()
     writer.writerows(result["rows"])
     atomic_write_bytes(out / "per_image.csv", buf.getvalue().encode())
+    write_meta(out / "per_image.csv", summary, "training.evaluate per-image rows")
+    if not html:
+        return None
+    grid_paths = _write_grid(result.get("grid", []), out)
+    return write_html_report(out, summary, result["rows"], grid_paths)
 
 
 def format_table(summary: dict) -> str:
@@ -213,6 +413,8 @@ def format_table(summary: dict) -> str:
         ("cf_signed", "CF"),
         ("cf_signed_ratio", "CF ratio"),
         ("cf_abs", "CF abs"),
+        ("top1_agree", "top-1 agr"),
+        ("top5_agree", "top-5 agr"),
     ]
     lines = ["model".ljust(24) + "".join(h.rjust(10) for _, h in cols)]
     for label, s in summary.items():
@@ -223,15 +425,42 @@ def format_table(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m training.evaluate", description=__doc__.split("\n\n")[0]
+        prog="python -m training.evaluate",
+        description=__doc__.split("\n\n")[0],
+        conflict_handler="resolve",  # to redefine --model and --data below
     )
     add_dataclass_args(parser, EvalConfig)
-    cfg = dataclass_from_args(EvalConfig, parser.parse_args(argv))
+    # `--model A --model B` must mean both (a plain nargs="+" keeps the last); an
+    # "extend" action would extend its default, so the default is filled in after.
+    for f in fields(EvalConfig):
+        if f.name in ("model", "data"):
+            parser.add_argument(
+                f"--{f.name}",
+                action="extend",
+                nargs="+",
+                default=None,
+                help=f"{f.metadata['help']} (default: {' '.join(f.default)})",
+            )
+    args = parser.parse_args(argv)
+    for name in ("model", "data"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(EvalConfig, name))
+    cfg = dataclass_from_args(EvalConfig, args)
+    if cfg.grid_images < 0 or cfg.limit < 0:
+        parser.error("--grid-images and --limit must be >= 0")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    result = evaluate(cfg)
-    if cfg.out:
-        write_report(result, Path(cfg.out))
+    raw = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "-m", "training.evaluate", *raw])
+    try:
+        result = evaluate(cfg, command=command)
+    except (UnknownModelError, WeightsChecksumError, FileNotFoundError) as err:
+        # FileNotFoundError covers MissingWeightsError and missing data
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(format_table(result["models"]))
+    if cfg.out:
+        html = write_report(result, Path(cfg.out), html=cfg.report)
+        print(html or Path(cfg.out) / "summary.json")
     return 0
 
 

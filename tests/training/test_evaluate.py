@@ -15,9 +15,18 @@ from core.models import create_model, get_spec
 from core.quantize import NUM_BINS
 from core.weights import file_sha256, load_weights
 from training.calibrate import calibrate, choose_alpha
-from training.evaluate import EvalConfig, evaluate, gray_baseline, write_report
+from training.evaluate import (
+    EvalConfig,
+    evaluate,
+    gray_baseline,
+    image_metrics,
+    main,
+    summarize,
+    write_report,
+)
 from training.export import attach_reports, export_run
 from training.prior import save_prior
+from training.semantic import SemanticJudge, agreement
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +89,9 @@ def test_rebalanced_cmf_weights_rare_colours() -> None:
 
 
 def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
-    cfg = EvalConfig(model=(f"default={weights_file}",), data=(str(photos),), size=64)
+    cfg = EvalConfig(
+        model=(f"default={weights_file}",), data=(str(photos),), size=64, semantic=False
+    )
     result = evaluate(cfg)
     models = result["models"]
     assert set(models) == {"gray", "default@w0"}
@@ -88,7 +99,7 @@ def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
     assert models["default@w0"]["cf_signed"] > 0.0
     gain = models["default@w0"]["psnr"] - models["gray"]["psnr"]
     assert models["default@w0"]["psnr_gain_over_gray"] == pytest.approx(gain)
-    write_report(result, tmp_path)
+    write_report(result, tmp_path, html=False)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["config"]["weights_sha256"]["default@w0"] == file_sha256(
         weights_file
@@ -170,3 +181,166 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
     report.write_text(json.dumps(summary))
     with pytest.raises(ValueError, match="other weights"):
         attach_reports("default", test_report=str(report), folder=folder)
+
+
+def _originals(images: list[np.ndarray]) -> list[dict]:
+    return [
+        {
+            "cf_signed": metrics.colorfulness(im, True),
+            "cf_abs": metrics.colorfulness(im, False),
+        }
+        for im in images
+    ]
+
+
+def _uniform_lab_image(lightness: float, a: float, shape=(12, 10)) -> np.ndarray:
+    lab = np.zeros((*shape, 3), np.float32)
+    lab[..., 0], lab[..., 1] = lightness, a
+    return np.round(lab_to_rgb(lab) * 255).astype(np.uint8)
+
+
+def test_summary_of_identical_images_is_perfect() -> None:
+    images = [skimage.data.astronaut()[::16, ::16], skimage.data.coffee()[::16, ::16]]
+    prior = np.full(NUM_BINS, 1.0 / NUM_BINS)
+    results = [image_metrics(im, im.copy(), prior) for im in images]
+    s = summarize([r for r, _ in results], _originals(images), [c for _, c in results])
+    assert s["images"] == 2
+    assert s["psnr"] == metrics.PSNR_CAP and s["psnr_capped"] == 2
+    assert s["auc"] == pytest.approx(1.0) and s["auc_rebalanced"] == pytest.approx(1.0)
+    assert s["ssim"] == pytest.approx(1.0) and s["ciede2000"] == pytest.approx(0.0)
+    for form in ("signed", "abs"):
+        assert s[f"delta_cf_{form}"] == 0.0
+        assert s[f"delta_cf_{form}_per_image"] == 0.0
+        assert s[f"cf_{form}_ratio"] == pytest.approx(1.0)
+    assert len(s["cmf"]) == len(s["cmf_rebalanced"]) == 151
+    np.testing.assert_allclose(s["cmf"], 1.0)
+    np.testing.assert_allclose(s["cmf_rebalanced"], 1.0)
+    assert "top1_agree" not in s  # no semantic figures without the judge
+
+
+def test_summary_of_the_grey_baseline_has_zero_colorfulness() -> None:
+    images = [skimage.data.chelsea()[::16, ::16], skimage.data.coffee()[::16, ::16]]
+    grays = [gray_baseline(im) for im in images]
+    assert all(metrics.colorfulness(g) == 0.0 for g in grays)
+    rows = [image_metrics(im, g, None)[0] for im, g in zip(images, grays, strict=True)]
+    originals = _originals(images)
+    s = summarize(rows, originals)
+    cf_gt = np.mean([o["cf_signed"] for o in originals])
+    assert s["cf_signed"] == 0.0 and s["cf_abs"] == 0.0
+    assert s["cf_signed_ratio"] == 0.0
+    assert s["delta_cf_signed"] == pytest.approx(cf_gt)
+    assert s["cf_signed_originals"] == pytest.approx(cf_gt)
+    assert s["psnr_capped"] == 0 and "auc_rebalanced" not in s
+
+
+def test_mean_cmf_of_known_ab_shifts() -> None:
+    # uniform images shifted by 20 and 40 ab units: every pixel has the same error e_i,
+    # so each image's CMF is the step [e_i <= t] and the mean curve is their average
+    gt = _uniform_lab_image(60.0, 0.0)
+    preds = [_uniform_lab_image(60.0, shift) for shift in (20.0, 40.0)]
+    errors = [
+        float(np.linalg.norm(rgb_to_lab(gt)[0, 0, 1:] - rgb_to_lab(p)[0, 0, 1:]))
+        for p in preds
+    ]
+    assert errors == pytest.approx([20.0, 40.0], abs=1.0)
+    results = [image_metrics(gt, p, None) for p in preds]
+    s = summarize(
+        [r for r, _ in results], _originals([gt, gt]), [c for _, c in results]
+    )
+    t = metrics.AUC_THRESHOLDS
+    expected = np.mean([(e <= t).astype(float) for e in errors], axis=0)
+    np.testing.assert_allclose(s["cmf"], expected, atol=1e-9)
+    assert s["cmf"][int(np.ceil(errors[0]))] == 0.5
+    assert s["auc"] == pytest.approx(metrics.auc(expected))
+    assert s["auc"] == pytest.approx(
+        np.mean([(150 - np.ceil(e) + 0.5) / 150 for e in errors])
+    )
+
+
+def test_summary_counts_agreement_fractions() -> None:
+    img = skimage.data.coffee()[::32, ::32]
+    row, _ = image_metrics(img, img, None)
+    flags = [(True, True), (False, True), (True, True), (False, False)]
+    rows = [{**row, "top1_agree": a, "top5_agree": b} for a, b in flags]
+    s = summarize(rows, _originals([img] * 4))
+    assert s["top1_agree"] == 0.5 and s["top5_agree"] == 0.75
+
+
+def test_agreement_compares_the_ground_truths_top1() -> None:
+    assert agreement([5, 1, 2, 3, 4], [5, 9, 8, 7, 6]) == (True, True)
+    assert agreement([5, 1, 2, 3, 4], [9, 8, 7, 6, 5]) == (False, True)
+    # only the ground truth's top-1 counts, not the overlap of the two top-5 lists
+    assert agreement([5, 1, 2, 3, 4], [1, 2, 3, 4, 0]) == (False, False)
+
+
+@pytest.fixture(scope="module")
+def judge() -> SemanticJudge:
+    judge = SemanticJudge(batch_size=4)
+    judge.model  # noqa: B018 (builds Lite2 once and runs its reference check)
+    return judge
+
+
+def test_semantic_judge_classifies_reference_images(judge) -> None:
+    chelsea, coffee = skimage.data.chelsea(), skimage.data.coffee()
+    top5 = judge.top5([chelsea, coffee, chelsea])
+    assert top5.shape == (3, 5) and top5.dtype == np.int64
+    assert top5[0, 0] == 285  # Egyptian cat
+    assert top5[1, 0] == 967  # espresso
+    np.testing.assert_array_equal(top5[0], top5[2])  # batching changes nothing
+    assert agreement(top5[0], top5[2]) == (True, True)  # an image agrees with itself
+    assert agreement(top5[0], top5[1]) == (False, False)
+    assert len(judge.describe()["weights_sha256"]) == 64
+
+
+def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> None:
+    cfg = EvalConfig(
+        model=(f"default={weights_file}",),
+        data=(str(photos),),
+        size=64,
+        report=False,
+    )
+    result = evaluate(cfg, judge=judge)
+    for label in ("gray", "default@w0"):
+        s = result["models"][label]
+        assert 0.0 <= s["top1_agree"] <= s["top5_agree"] <= 1.0
+        rows = [r for r in result["rows"] if r["model"] == label]
+        assert s["top1_agree"] == np.mean([r["top1_agree"] for r in rows])
+        assert {r["gt_top1"] for r in rows} == {285, 967}
+    assert result["config"]["semantic_judge"] == judge.describe()
+    assert result["grid"] == []  # --no-report keeps no thumbnails
+    assert result["config"]["command"] == (
+        f"python -m training.evaluate --model default={weights_file} "
+        f"--data {photos} --size 64 --no-report"
+    )
+
+
+def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> None:
+    other = tmp_path / "other" / "best.weights.h5"
+    other.parent.mkdir()
+    other.write_bytes(weights_file.read_bytes())
+    argv = [
+        "--model",
+        f"default={weights_file}",
+        "--model",
+        f"default={other}",
+        "--data",
+        str(photos),
+        "--size",
+        "64",
+        "--limit",
+        "1",
+        "--no-semantic",
+        "--no-report",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert list(summary["models"]) == ["gray", "default@w0", "default@other"]
+    assert summary["models"]["gray"]["images"] == 1
+    assert summary["config"]["command"] == "python -m training.evaluate " + " ".join(
+        argv
+    )
+    assert summary["config"]["semantic"] is False
+    assert not (tmp_path / "out" / "report.html").exists()
+    assert "default@other" in capsys.readouterr().out

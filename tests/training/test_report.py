@@ -1,0 +1,222 @@
+"""The evaluation's HTML report and the Markdown results table, on tiny real runs."""
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import skimage.data
+from PIL import Image
+
+from benchmarks.results_table import COLUMNS
+from benchmarks.results_table import main as results_table_main
+from core.models import create_model
+from training.evaluate import EvalConfig, evaluate, write_report
+from training.report import write_html_report
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory) -> Path:
+    """A random-weights model evaluated on 3 small photos, written to a folder."""
+    photos = tmp_path_factory.mktemp("photos")
+    for name in ("coffee", "chelsea", "astronaut"):
+        im = Image.fromarray(getattr(skimage.data, name)())
+        im.resize((im.width // 5, im.height // 5)).save(photos / f"{name}.png")
+    weights = tmp_path_factory.mktemp("run") / "best.weights.h5"
+    create_model("default", pretrained=False).save_weights(weights)
+    cfg = EvalConfig(
+        model=(f"default={weights}",),
+        data=(str(photos),),
+        size=64,
+        semantic=False,
+        grid_images=2,
+    )
+    out = tmp_path_factory.mktemp("report")
+    write_report(evaluate(cfg), out)
+    return out
+
+
+class _Tags(HTMLParser):
+    """Collects the tags and attributes of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(page: str) -> list[tuple[str, dict]]:
+    parser = _Tags()
+    parser.feed(page)
+    return parser.tags
+
+
+def test_report_is_self_contained(report_dir: Path) -> None:
+    page = (report_dir / "report.html").read_text()
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert "http://" not in page and "https://" not in page
+    tags = _tags(page)
+    assert not [t for t, _ in tags if t in ("script", "link", "iframe")]
+    srcs = [a["src"] for t, a in tags if t == "img"]
+    # 2 plots + 2 photos x (grey, model, original)
+    assert len(srcs) == 2 + 2 * 3
+    for src in srcs:
+        assert not src.startswith("/") and ".." not in src
+        assert (report_dir / src).is_file(), src
+    assert "plots/auc_curves.png" in srcs and "plots/colorfulness.png" in srcs
+    assert "images/000-default-run0.jpg" in srcs and "images/001-original.jpg" in srcs
+    with Image.open(report_dir / "images/000-original.jpg") as im:
+        assert max(im.size) <= 256
+    # the run's record and every model's figures are on the page
+    config = summary["config"]
+    assert config["commit"] in page
+    assert config["weights_sha256"]["default@run0"] in page
+    assert "--no-semantic" in config["command"]
+    for label, s in summary["models"].items():
+        assert label in page
+        assert f"{s['psnr']:.2f}" in page and f"{100 * s['auc']:.2f}" in page
+    assert "signed form" in page and "absolute-value form" in page
+
+
+def test_plots_and_csv_have_meta_sidecars(report_dir: Path) -> None:
+    summary = json.loads((report_dir / "summary.json").read_text())
+    for name in ("plots/auc_curves.png", "plots/colorfulness.png", "per_image.csv"):
+        path = report_dir / name
+        if path.suffix == ".png":
+            with Image.open(path) as im:
+                assert im.format == "PNG" and im.width > 300
+        meta = json.loads(path.with_name(path.name + ".meta.json").read_text())
+        assert meta["command"] == summary["config"]["command"]
+        assert meta["commit"] == summary["config"]["commit"]
+        assert meta["weights_sha256"] == summary["config"]["weights_sha256"]
+
+
+def test_summary_holds_mean_cmf_curves(report_dir: Path) -> None:
+    summary = json.loads((report_dir / "summary.json").read_text())
+    for s in summary["models"].values():
+        cmf = s["cmf"]
+        assert len(cmf) == 151 and cmf[-1] <= 1.0
+        assert all(a <= b for a, b in zip(cmf, cmf[1:], strict=False))  # a CDF
+
+
+def _synthetic_summary(label: str) -> dict:
+    figures = {
+        "images": 2,
+        "psnr": 24.123456,
+        "psnr_capped": 0,
+        "ssim": 0.912345,
+        "ciede2000": 6.54321,
+        "auc": 0.923456,
+        "auc_rebalanced": 0.812345,
+        "cf_signed": 30.5,
+        "cf_signed_originals": 35.0,
+        "cf_signed_ratio": 30.5 / 35.0,
+        "delta_cf_signed": 4.5,
+        "cf_abs": 29.0,
+        "cf_abs_originals": 33.0,
+        "cf_abs_ratio": 29.0 / 33.0,
+        "delta_cf_abs": 4.0,
+        "top1_agree": 0.5,
+        "top5_agree": 1.0,
+        "cmf": [min(1.0, t / 100) for t in range(151)],
+    }
+    gray = {**figures, "psnr": 22.0, "cf_signed": 0.0, "cf_abs": 0.0, "top1_agree": 0.0}
+    return {
+        "config": {
+            "command": "python -m training.evaluate --model x",
+            "commit": "abc1234",
+            "data": ["val"],
+            "size": 256,
+            "weights_sha256": {label: "f" * 64},
+        },
+        "models": {"gray": gray, label: figures},
+    }
+
+
+def test_report_escapes_text(tmp_path: Path) -> None:
+    label = "evil<script>&"
+    summary = _synthetic_summary(label)
+    rows = [
+        {
+            "image": "a<b>",
+            "model": m,
+            "psnr": 20.0,
+            "auc": 0.9,
+            "cf_signed": 10.0,
+            "cf_abs": 9.0,
+            "gt_cf_signed": 12.0,
+            "gt_cf_abs": 11.0,
+            "top1_agree": True,
+            "top5_agree": True,
+        }
+        for m in ("gray", label)
+    ]
+    cell = tmp_path / "images" / "000-x.jpg"
+    cell.parent.mkdir()
+    Image.fromarray(skimage.data.coffee()[::8, ::8]).save(cell)
+    grid = [{"image": "a<b>", "cells": {"gray": "images/000-x.jpg"}}]
+    page = write_html_report(tmp_path, summary, rows, grid).read_text()
+    assert "<script>" not in page and "<b>" not in page
+    assert "evil&lt;script&gt;&amp;" in page and "a&lt;b&gt;" in page
+    assert "100 (by definition)" in page  # the originals' agreement
+    assert "top-1 agrees: yes" in page
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    lines = [ln for ln in markdown.splitlines() if ln.startswith("| ")]
+    return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+
+
+def test_results_table_numbers_come_from_summaries(
+    report_dir: Path, tmp_path: Path, capsys
+) -> None:
+    synthetic = tmp_path / "synthetic" / "summary.json"
+    synthetic.parent.mkdir()
+    synthetic.write_text(json.dumps(_synthetic_summary("default")))
+    out = tmp_path / "docs" / "results.md"
+    argv = [str(report_dir / "summary.json"), str(synthetic), "--out", str(out)]
+    assert results_table_main(argv) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    text = out.read_text()
+    assert text.startswith("# Evaluation results")
+    assert "Generated by `python -m benchmarks.results_table " in text
+    header, rule, *body = _table_rows(text)
+    assert header[:3] == ["report", "model", "photos"]
+    assert [h for _, h, _ in COLUMNS] == header[3:]
+    assert set(rule) <= {"---", "---:"}
+    summaries = {
+        report_dir.name: json.loads((report_dir / "summary.json").read_text()),
+        "synthetic": json.loads(synthetic.read_text()),
+    }
+    assert [(r[0], r[1]) for r in body] == [
+        (name, label) for name, s in summaries.items() for label in s["models"]
+    ]
+    checked = {name: 0 for name in summaries}
+    for report, label, photos, *cells in body:
+        s = summaries[report]["models"][label]
+        assert int(photos) == s["images"]
+        for (key, _, kind), cell in zip(COLUMNS, cells, strict=True):
+            if key not in s:
+                assert cell == "-"
+                continue
+            expected = 100 * s[key] if kind == "percent" else s[key]
+            decimals = len(cell.partition(".")[2])
+            assert float(cell) == pytest.approx(expected, abs=0.51 * 10**-decimals)
+            checked[report] += 1
+    assert checked["synthetic"] == 2 * len(COLUMNS)
+    assert checked[report_dir.name] >= 2 * (len(COLUMNS) - 3)  # no agreement, prior
+    # each report's command, commit and weights hash
+    for s in summaries.values():
+        assert s["config"]["command"] in text
+        assert f"`{s['config']['commit']}`" in text
+        for sha in s["config"]["weights_sha256"].values():
+            assert sha in text
+
+
+def test_results_table_rejects_other_json(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "summary.json"
+    bad.write_text(json.dumps({"epochs": 3}))
+    assert results_table_main([str(bad)]) == 2
+    assert "not a summary.json" in capsys.readouterr().err
