@@ -12,7 +12,8 @@ alpha is folded into the exported weights (`training.export --prior-correction`)
 
 For each alpha the photos are colorized from grey (logits computed once per photo) and
 scored; the choice is the alpha with the best PSNR among those whose colourfulness ratio
-to the originals lies in [0.9, 1.1], or else the one whose ratio is nearest 1.
+to the originals stays at least `--cf-min` (0.8, the foundation issue's floor: colours
+must not fade to brown and grey), or else the one whose ratio comes nearest to it.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = ["calibrate", "choose_alpha", "main"]
 
 log = logging.getLogger(__name__)
 
-CF_BAND = (0.9, 1.1)
+CF_MIN = 0.8
 
 
 def calibrate(
@@ -88,12 +89,12 @@ def calibrate(
     return rows
 
 
-def choose_alpha(rows: list[dict]) -> float:
-    """Best PSNR inside the colourfulness band, else the ratio nearest 1."""
-    inside = [r for r in rows if CF_BAND[0] <= r["cf_signed_ratio"] <= CF_BAND[1]]
+def choose_alpha(rows: list[dict], cf_min: float = CF_MIN) -> float:
+    """Best PSNR among alphas keeping the colourfulness ratio >= cf_min."""
+    inside = [r for r in rows if r["cf_signed_ratio"] >= cf_min]
     if inside:
         return max(inside, key=lambda r: r["psnr_gain_over_gray"])["alpha"]
-    return min(rows, key=lambda r: abs(r["cf_signed_ratio"] - 1.0))["alpha"]
+    return min(rows, key=lambda r: abs(r["cf_signed_ratio"] - cf_min))["alpha"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,15 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
     parser.add_argument(
-        "--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+        "--alphas",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6],
     )
+    parser.add_argument("--cf-min", type=float, default=CF_MIN)
     parser.add_argument("--out", default="", help="folder for calibration.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     colorizer = Colorizer.load(args.model, args.weights)
     weights = load_prior(args.prior)["weights"]
     rows = calibrate(colorizer, weights, args.data, args.alphas, args.size, args.limit)
-    chosen = choose_alpha(rows)
+    chosen = choose_alpha(rows, args.cf_min)
     print("alpha  PSNR gain  CF ratio     AuC")
     for r in rows:
         mark = "  <- chosen" if r["alpha"] == chosen else ""
@@ -129,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             "data": args.data,
             "size": args.size,
             "rows": rows,
+            "cf_min": args.cf_min,
             "chosen_alpha": chosen,
         }
         out = Path(args.out) / "calibration.json"

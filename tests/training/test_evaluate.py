@@ -120,11 +120,13 @@ def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None
     band = [
         {"alpha": 0.0, "psnr_gain_over_gray": -2.0, "cf_signed_ratio": 1.3},
         {"alpha": 0.3, "psnr_gain_over_gray": -1.0, "cf_signed_ratio": 1.05},
-        {"alpha": 0.5, "psnr_gain_over_gray": -0.5, "cf_signed_ratio": 0.95},
+        {"alpha": 0.5, "psnr_gain_over_gray": -0.5, "cf_signed_ratio": 0.85},
         {"alpha": 0.7, "psnr_gain_over_gray": 0.1, "cf_signed_ratio": 0.7},
+        {"alpha": 0.9, "psnr_gain_over_gray": 0.3, "cf_signed_ratio": 0.6},
     ]
-    assert choose_alpha(band) == 0.5
-    assert choose_alpha(band[3:]) == 0.7
+    assert choose_alpha(band) == 0.5  # best PSNR with CF ratio >= 0.8
+    assert choose_alpha(band, cf_min=0.9) == 0.3
+    assert choose_alpha(band[3:]) == 0.7  # none reaches the floor: the nearest
 
 
 def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> None:
