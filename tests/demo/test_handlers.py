@@ -234,3 +234,15 @@ def test_result_dir_removes_results_older_than_an_hour(tmp_path):
     new = _result_dir(tmp_path, now=1_000.0 + 3_601.0)
     assert not old.exists() and new.exists()
     assert Path(new).parent == tmp_path / "results"
+
+
+def test_a_sepia_print_is_not_a_colour_photo():
+    import skimage.data
+
+    from core.colorspace import lab_to_rgb, rgb_to_lab
+
+    grey = skimage.data.camera()[::4, ::4].astype(np.float32) / 255.0
+    lab = rgb_to_lab(np.repeat(grey[..., None], 3, axis=-1))
+    lab[..., 1], lab[..., 2] = 6.0, 18.0  # one warm tint everywhere
+    assert not is_color_photo(lab_to_rgb(lab))
+    assert is_color_photo(skimage.data.coffee()[::4, ::4] / 255.0)
