@@ -62,7 +62,10 @@ def _cell(text: object) -> str:
 
 
 def _report_name(path: Path) -> str:
-    return path.parent.name or path.stem
+    """reports/NAME/summary.json -> NAME; docs/results/NAME.summary.json -> NAME."""
+    if path.name == "summary.json":
+        return path.parent.name or path.stem
+    return path.name.removesuffix(".json").removesuffix(".summary")
 
 
 def results_markdown(paths: list[Path], command: str) -> str:
