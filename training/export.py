@@ -123,8 +123,12 @@ def export_run(
     model: str,
     folder: Path = WEIGHTS_DIR,
     prior_correction: float = 0.0,
+    note: str = "",
 ) -> dict:
-    """Copy the run's weights and prior into `folder` and update the manifest."""
+    """Copy the run's weights and prior into `folder` and update the manifest.
+
+    note: free text kept in the training record (e.g. how a run was resumed).
+    """
     spec = get_spec(model)
     src = run / "best.weights.h5"
     if src.stat().st_size > MAX_FILE_BYTES:
@@ -163,6 +167,8 @@ def export_run(
         "best_epoch": int(best["epoch"]),
         "best_val_loss": float(best["val_loss"]),
     }
+    if note:
+        entry["training"]["note"] = note
     entry["licences"] = {"encoder_init": ENCODER_LICENCE, "data": DATA_LICENCE}
     manifest = read_manifest(folder)
     manifest[model] = entry
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="alpha chosen by training.calibrate, folded into the logits' bias",
     )
+    parser.add_argument("--note", default="", help="kept in the training record")
     parser.add_argument("--val-report", default="", help="summary.json on val/")
     parser.add_argument(
         "--test-report", default="", help="summary.json on the test set"
@@ -197,7 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.run is not None:
             entry = export_run(
-                args.run, args.model, prior_correction=args.prior_correction
+                args.run,
+                args.model,
+                prior_correction=args.prior_correction,
+                note=args.note,
             )
         if args.val_report or args.test_report:
             entry = attach_reports(
