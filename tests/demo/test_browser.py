@@ -6,31 +6,16 @@ test's temporary folder (`pytest --basetemp DIR` keeps it somewhere known).
 """
 
 import io
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.browser import NEEDS_CHROMIUM, open_page
 from tests.demo.conftest import mean_chroma
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",  # tests run as root in CI
-    "--disable-gpu",
-    # otherwise Chromium keeps trying to reach Google's servers
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.is_file(),
-        reason="needs Chromium at /usr/bin/chromium "
-        "(apt-get install chromium chromium-driver; .ci/run does it)",
-    ),
+    NEEDS_CHROMIUM,
     # Gradio's queue uses pandas options that pandas 3 deprecates
     pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
 ]
@@ -38,17 +23,8 @@ pytestmark = [
 
 @pytest.fixture
 def page(app_url: str):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            browser.close()
+    with open_page() as page:
+        yield page
 
 
 def _fetch_image(page, src: str) -> Image.Image:

@@ -30,27 +30,14 @@ from survey.create import CreateConfig, build_study
 from survey.db import create_engine, init_db
 from survey.models import Trial
 from survey.ui import survey_tabs
+from tests.browser import NEEDS_CHROMIUM, open_page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",  # tests run as root in CI
-    "--disable-gpu",
-    # otherwise Chromium keeps trying to reach Google's servers
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ADMIN = "secret"
 DISPLAY_MS = 3000  # long enough that a slow machine still sees each pair appear
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.is_file(),
-        reason="needs Chromium at /usr/bin/chromium "
-        "(apt-get install chromium chromium-driver; .ci/run does it)",
-    ),
+    NEEDS_CHROMIUM,
     # Gradio's queue uses pandas options that pandas 3 deprecates
     pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
 ]
@@ -121,17 +108,8 @@ def app_url(study_db: str, random_colorizer: Colorizer) -> Iterator[str]:
 
 @pytest.fixture
 def page(app_url: str):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            browser.close()
+    with open_page() as page:
+        yield page
 
 
 def _shown_images(page) -> list[np.ndarray]:
