@@ -73,7 +73,30 @@ class TrainConfig:
     )
     checkpoint_every: int = field(default=250, metadata={"help": "steps"})
     val_batches: int = field(default=0, metadata={"help": "0: the whole val set"})
+    model_options: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "builder options KEY=VALUE, e.g. width=0.25"},
+    )
     seed: int = 0
+
+
+def parse_model_options(items: tuple[str, ...] | list[str]) -> dict[str, object]:
+    """`("width=0.25", "vgg_weights=/x.h5")` -> {"width": 0.25, "vgg_weights": "/x.h5"}.
+
+    Values are read as Python literals when they parse as one, else kept as strings.
+    """
+    import ast
+
+    options: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"model option {item!r} is not KEY=VALUE")
+        try:
+            options[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value
+    return options
 
 
 def classification_loss(
@@ -118,9 +141,18 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, total_steps: int, class_weights: np.ndarray):
         self.cfg = cfg
         self.spec = get_spec(cfg.model)
-        self.model = create_model(cfg.model, pretrained=cfg.pretrained)
+        options = parse_model_options(cfg.model_options)
+        if not cfg.pretrained:
+            options.setdefault("pretrained", False)
+        self.model = create_model(cfg.model, **options)
         self.class_weights = tf.constant(class_weights, tf.float32)
-        enc = self.model.get_layer("encoder").trainable_weights
+        # a pretrained encoder (if the model has one) learns at a smaller rate
+        names = {layer.name for layer in self.model.layers}
+        enc = (
+            self.model.get_layer("encoder").trainable_weights
+            if "encoder" in names
+            else []
+        )
         enc_ids = {id(v) for v in enc}
         self.enc_vars = enc
         self.dec_vars = [
