@@ -33,6 +33,9 @@ class ModelSpec:
         "uv" (normalised UV in [-1, 1]).
     output_stride: input side / output side.
     weights: file name under core/weights/ (its SHA-256 is in the manifest there).
+    fixed_size: the network only takes input_size x input_size (aspect not kept).
+    noise_dim: > 0 for sampling models (the cGAN): the model takes `[y, z]` with
+        z float32 (B, noise_dim) in [-1, 1]; each seed gives another colorization.
     """
 
     name: str
@@ -45,6 +48,13 @@ class ModelSpec:
     weights: str = ""
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
+    fixed_size: bool = False
+    noise_dim: int = 0
+
+    @property
+    def samples(self) -> bool:
+        """True for models that draw a different colorization per seed."""
+        return self.noise_dim > 0
 
 
 class UnknownModelError(KeyError):
