@@ -36,6 +36,8 @@ class ModelSpec:
     fixed_size: the network only takes input_size x input_size (aspect not kept).
     noise_dim: > 0 for sampling models (the cGAN): the model takes `[y, z]` with
         z float32 (B, noise_dim) in [-1, 1]; each seed gives another colorization.
+    train_defaults: the trainer's defaults for this model where the command line is
+        silent (e.g. the paper's {"lr": 1e-4, "batch_size": 64, "size": 224}).
     """
 
     name: str
@@ -50,6 +52,7 @@ class ModelSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     fixed_size: bool = False
     noise_dim: int = 0
+    train_defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def samples(self) -> bool:
