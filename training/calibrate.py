@@ -68,7 +68,7 @@ def calibrate(
         gray_psnr.append(metrics.psnr(gt, gray))
         cf_gt.append(metrics.colorfulness(gt))
         for a in alphas:
-            ab = colorizer.output_to_ab(logits - a * log_w, temperature)
+            ab = colorizer.output_to_chroma(logits - a * log_w, temperature)
             pred = np.asarray(compose(lab, ab))
             cmf = metrics.ab_error_cmf(gt, pred)
             scores[a].append(

@@ -351,18 +351,18 @@ def test_predict_output_shape_and_decoding(random_colorizer) -> None:
     lightness = np.full((50, 70), 50.0, np.float32)
     logits = random_colorizer.predict_output(lightness, size=SIZE)
     assert logits.shape == (16, 32, 313) and logits.dtype == np.float32  # stride 2
-    ab = random_colorizer.output_to_ab(logits)
+    ab = random_colorizer.output_to_chroma(logits)
     assert ab.shape == (16, 32, 2) and ab.dtype == np.float32
-    argmax = random_colorizer.output_to_ab(logits, temperature=0.0)
+    argmax = random_colorizer.output_to_chroma(logits, temperature=0.0)
     # argmax decoding picks bin centres: multiples of 10
     np.testing.assert_array_equal(argmax % 10, 0)
 
 
-def test_colorizer_rejects_non_lab_spec(random_colorizer) -> None:
+def test_colorizer_rejects_unknown_colour_space(random_colorizer) -> None:
     from dataclasses import replace
 
-    spec = replace(random_colorizer.spec, color_space="yuv")
-    with pytest.raises(ValueError, match="yuv"):
+    spec = replace(random_colorizer.spec, color_space="hsv")
+    with pytest.raises(ValueError, match="hsv"):
         Colorizer(random_colorizer.model, spec)
 
 
@@ -372,3 +372,59 @@ def test_mode_i_from_8bit_keeps_its_brightness() -> None:
     grey = Image.fromarray(np.full((4, 5), 200, np.uint8)).convert("I")
     rgb, _alpha = load_image(grey)
     np.testing.assert_allclose(rgb, 200 / 255, atol=1e-6)
+
+
+# ------------------------------------------------------ YUV and sampling models
+def _tiny_sampler() -> Colorizer:
+    """A tiny fixed-size YUV model that takes [y, z] like the cGAN (random weights)."""
+    import keras
+
+    from core.models.registry import ModelSpec
+
+    keras.utils.set_random_seed(3)
+    y = keras.Input((32, 32, 1))
+    z = keras.Input((8,))
+    zmap = keras.layers.Reshape((32, 32, 1))(keras.layers.Dense(32 * 32)(z))
+    x = keras.layers.Concatenate()([y, zmap])
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    uv = keras.layers.Conv2D(2, 3, padding="same", activation="tanh")(x)
+    spec = ModelSpec(
+        name="tiny-sampler",
+        color_space="yuv",
+        input_size=32,
+        size_multiple=32,
+        fixed_size=True,
+        output="uv",
+        output_stride=1,
+        noise_dim=8,
+    )
+    return Colorizer(keras.Model([y, z], uv), spec)
+
+
+def test_sampling_model_seeds(grey8) -> None:
+    """Different seeds differ, the same seed repeats, batch image 0 = alone."""
+    c = _tiny_sampler()
+    assert c.spec.samples
+    a0 = np.asarray(c.colorize(Image.fromarray(grey8), seed=0), dtype=np.float32)
+    a0b = np.asarray(c.colorize(Image.fromarray(grey8), seed=0), dtype=np.float32)
+    a1 = np.asarray(c.colorize(Image.fromarray(grey8), seed=1), dtype=np.float32)
+    assert a0.shape == (96, 128, 3)
+    np.testing.assert_array_equal(a0, a0b)
+    assert np.abs(a0 - a1).mean() > 0.5
+    batch = c.colorize_batch([Image.fromarray(grey8)] * 2, seed=0)
+    np.testing.assert_array_equal(np.asarray(batch[0]), a0.astype(np.uint8))
+    assert np.abs(np.asarray(batch[1], np.float32) - a0).mean() > 0.5
+    with pytest.raises(ValueError, match="seed"):
+        c.colorize(Image.fromarray(grey8), seed=-1)
+
+
+def test_yuv_model_keeps_luma(grey8) -> None:
+    """The full-resolution Y is kept: the output's luma equals the grey input's."""
+    c = _tiny_sampler()
+    out = np.asarray(c.colorize(Image.fromarray(grey8), seed=5), dtype=np.float32)
+    luma = out @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    clipped = np.any((out == 0) | (out == 255), axis=-1)
+    d = np.abs(luma - grey8.astype(np.float32))[~clipped]
+    assert d.max() <= 1.0, d.max()
+    raw = c.predict_output(grey8 / 255.0, seed=5)
+    assert raw.shape == (32, 32, 2) and np.abs(raw).max() <= 1.0
