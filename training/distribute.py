@@ -1,0 +1,113 @@
+"""Pick a `tf.distribute` strategy for training, and say which worker this process is.
+
+    strategy = make_strategy("auto")
+    with strategy.scope():
+        model = create_model(...)          # variables are mirrored on every replica
+
+Kinds:
+
+- "default": no distribution; one process, one device (a CPU or a single GPU).
+- "mirrored": `MirroredStrategy`, one process using every local GPU (synchronous,
+  gradients all-reduced between the GPUs).
+- "multiworker": `MultiWorkerMirroredStrategy`, one process per machine, the cluster
+  described by the `TF_CONFIG` environment variable (see docs/distributed.md); each
+  process uses its local GPUs, or its CPU when it has none.
+- "auto": "multiworker" when `TF_CONFIG` is set, "mirrored" when there is more than one
+  GPU, else "default".
+
+`MultiWorkerMirroredStrategy` must be created before any other TensorFlow operation
+runs in the process (collective ops are configured at start-up), so call
+`make_strategy` first, before building models or datasets. Every worker must then run
+the same program: collectives (gradient all-reduce, checkpoint saves) need all workers.
+Under Keras 3 the robust path is a custom loop with `strategy.run` and losses averaged
+over the global batch (`tf.nn.compute_average_loss`), not `model.fit` (FIELD.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import tensorflow as tf
+
+__all__ = ["KINDS", "is_chief", "make_strategy", "worker_count", "worker_index"]
+
+log = logging.getLogger(__name__)
+
+KINDS = ("auto", "default", "mirrored", "multiworker")
+
+
+def _resolve_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown strategy kind {kind!r}; expected one of {KINDS}")
+    if kind != "auto":
+        return kind
+    if os.environ.get("TF_CONFIG", "").strip():
+        return "multiworker"
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return "mirrored"
+    return "default"
+
+
+def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
+    """The strategy of `kind` ("auto", "default", "mirrored" or "multiworker").
+
+    "multiworker" reads the cluster from `TF_CONFIG` (JSON with "cluster" and "task",
+    e.g. {"cluster": {"worker": ["host0:12345", "host1:12345"]},
+    "task": {"type": "worker", "index": 0}}) and raises ValueError when it is missing
+    or not valid JSON. Call this before any other TensorFlow operation.
+    """
+    resolved = _resolve_kind(kind)
+    if resolved == "multiworker":
+        raw = os.environ.get("TF_CONFIG", "").strip()
+        if not raw:
+            raise ValueError(
+                "strategy 'multiworker' needs the TF_CONFIG environment variable "
+                "(cluster and task; see docs/distributed.md)"
+            )
+        try:
+            json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"TF_CONFIG is not valid JSON: {err}") from err
+        strategy: tf.distribute.Strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif resolved == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+    log.info(
+        "strategy %s (%s): %d replicas, worker %d of %d",
+        resolved,
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        worker_index(strategy),
+        worker_count(strategy),
+    )
+    return strategy
+
+
+def worker_index(strategy: tf.distribute.Strategy) -> int:
+    """This process's index among the workers (0 outside a multi-worker cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 0
+    spec = resolver.cluster_spec().as_dict()
+    # a "chief" job, when the cluster has one, counts as worker 0
+    order = [("chief", i) for i in range(len(spec.get("chief", [])))] + [
+        ("worker", i) for i in range(len(spec.get("worker", [])))
+    ]
+    return order.index((resolver.task_type, int(resolver.task_id)))
+
+
+def worker_count(strategy: tf.distribute.Strategy) -> int:
+    """Number of worker processes training together (1 outside a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return len(spec.get("chief", [])) + len(spec.get("worker", []))
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True for the one process that writes shared outputs (logs, best weights)."""
+    return worker_index(strategy) == 0
