@@ -183,7 +183,8 @@ class Trainer:
         grads = tape.gradient(loss, self.dec_vars + self.enc_vars)
         n = len(self.dec_vars)
         self.dec_opt.apply_gradients(zip(grads[:n], self.dec_vars, strict=True))
-        self.enc_opt.apply_gradients(zip(grads[n:], self.enc_vars, strict=True))
+        if self.enc_vars:
+            self.enc_opt.apply_gradients(zip(grads[n:], self.enc_vars, strict=True))
         return loss
 
     @tf.function(reduce_retracing=True)
