@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+import skimage.data
 import tensorflow as tf
+from PIL import Image
 from scipy.spatial import cKDTree
 
 from core.colorspace import rgb_to_lab
@@ -98,6 +100,17 @@ def test_every_srgb_colour_is_near_a_centre(srgb_ab) -> None:
     np.testing.assert_array_equal(nearest_bin(srgb_ab[sub]), idx[sub])
 
 
+def test_nearest_bin_round_trip_error_is_at_most_7_1(srgb_ab) -> None:
+    """ab -> nearest bin -> its centre moves no sRGB colour by more than 7.1 units."""
+    dist, _ = cKDTree(bin_centers()).query(srgb_ab)
+    worst = np.argsort(dist)[-2000:]  # colours near cell corners, the hard cases
+    sample = np.random.default_rng(1).choice(len(srgb_ab), 20_000, replace=False)
+    ab = srgb_ab[np.concatenate([worst, sample])]
+    err = np.linalg.norm(ab - bin_centers()[nearest_bin(ab)], axis=-1)
+    assert err.max() <= 7.1
+    assert err.max() > 7.0  # the corner cases were included (measured 7.06)
+
+
 def test_every_centre_is_near_an_srgb_colour(srgb_ab) -> None:
     dist, _ = cKDTree(srgb_ab).query(bin_centers())
     assert dist.max() <= 15.0  # measured 14.86, at (40, 90)
@@ -189,6 +202,19 @@ def test_rebalance_weights(rng) -> None:
     # rare colours get larger weights
     assert w[prior.argmin()] > w[prior.argmax()]
     np.testing.assert_allclose(rebalance_weights(np.full(313, 1 / 313)), 1.0)
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.25, 0.5, 1.0])
+def test_rebalance_weights_have_expectation_one_on_a_photo(lam) -> None:
+    rgb = np.asarray(Image.fromarray(skimage.data.astronaut()).resize((96, 96)))
+    q = nearest_bin(rgb_to_lab(rgb)[..., 1:])
+    prior = smooth_prior(np.bincount(q.ravel(), minlength=313))
+    w = rebalance_weights(prior, lam)
+    assert abs((prior * w).sum() - 1.0) < 1e-12
+    if lam == 1.0:  # all uniform: nothing to rebalance
+        np.testing.assert_allclose(w, 1.0)
+    else:  # the photo's commonest colour weighs least
+        assert w.argmin() == prior.argmax()
 
 
 def test_rebalance_weights_matches_formula() -> None:
