@@ -166,10 +166,15 @@ def export_run(
         "steps": int(rows[-1]["step"]),
         "best_epoch": int(best["epoch"]),
         "best_val_loss": float(best["val_loss"]),
+        "batch_size": config.get("batch_size"),
+        "size": config.get("size"),
+        "train_seconds": round(sum(float(r.get("seconds") or 0) for r in rows), 1),
     }
     if note:
         entry["training"]["note"] = note
-    entry["licences"] = {"encoder_init": ENCODER_LICENCE, "data": DATA_LICENCE}
+    entry["licences"] = {"data": DATA_LICENCE}
+    if "encoder" in {la.name for la in create_model(model, pretrained=False).layers}:
+        entry["licences"]["encoder_init"] = ENCODER_LICENCE
     manifest = read_manifest(folder)
     manifest[model] = entry
     atomic_write_bytes(
