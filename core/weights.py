@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 
-from core.models.registry import ModelSpec
+from core.models.registry import ModelSpec, UnknownModelError, get_spec
 
 __all__ = [
     "WEIGHTS_DIR",
@@ -30,10 +30,20 @@ __all__ = [
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = "manifest.json"
 RETRAIN_HINT = (
-    "retrain it with `python -m training.train --model {name} --out runs/{name}` and "
+    "retrain it with `python -m {trainer} --model {name} --out runs/{name}` and "
     "install it with `python -m training.export --run runs/{name} --model {name}` "
-    "(see README, 'Training the default model again')"
+    "(see README, 'Training')"
 )
+
+
+def _retrain_hint(model: ModelSpec | str) -> str:
+    """How to make a model's weights again (sampling models have their own trainer)."""
+    try:
+        spec = get_spec(model) if isinstance(model, str) else model
+    except UnknownModelError:
+        spec = ModelSpec(name=str(model))
+    trainer = "training.train_gan" if spec.samples else "training.train"
+    return RETRAIN_HINT.format(name=spec.name, trainer=trainer)
 
 
 class MissingWeightsError(FileNotFoundError):
@@ -64,8 +74,7 @@ def manifest_entry(name: str, folder: Path = WEIGHTS_DIR) -> dict[str, Any]:
     entry = read_manifest(folder).get(name)
     if entry is None:
         raise MissingWeightsError(
-            f"model {name!r} has no shipped weights in {folder}; "
-            + RETRAIN_HINT.format(name=name)
+            f"model {name!r} has no shipped weights in {folder}; " + _retrain_hint(name)
         )
     return entry
 
@@ -95,16 +104,14 @@ def load_weights(
         path = folder / entry["file"]
         if not path.is_file():
             raise MissingWeightsError(
-                f"weights file {path} is missing; "
-                + RETRAIN_HINT.format(name=spec.name)
+                f"weights file {path} is missing; " + _retrain_hint(spec)
             )
         digest = file_sha256(path)
         if digest != entry["sha256"]:
             raise WeightsChecksumError(
                 f"{path} is corrupt or was replaced: its SHA-256 is {digest[:12]}..., "
                 f"the manifest expects {entry['sha256'][:12]}...; restore it with "
-                "`git checkout -- core/weights` or "
-                + RETRAIN_HINT.format(name=spec.name)
+                "`git checkout -- core/weights` or " + _retrain_hint(spec)
             )
     model.load_weights(path)
     return path
