@@ -26,6 +26,7 @@ __all__ = [
     "U_MAX",
     "V_MAX",
     "gray_level",
+    "gray_level_ops",
     "lab_to_rgb",
     "lab_to_rgb_tf",
     "rgb_to_lab",
@@ -134,6 +135,24 @@ def gray_level(lightness: FloatArray) -> FloatArray:
     fy = (lightness + 16.0) / 116.0
     y = np.where(lightness > 8.0, fy**3, lightness / _KAPPA)
     return _linear_to_srgb(y.astype(np.float32))
+
+
+def gray_level_ops(l_norm):
+    """`gray_level` in keras.ops, for use inside models (any Keras backend).
+
+    l_norm: float tensor (...) of L / 100, clipped to [0, 1]. Returns g(L) (...) in
+    [0, 1], the sRGB grey level of the lightness (COLORIZATION.md 1.2).
+    """
+    from keras import ops
+
+    lightness = ops.clip(l_norm * 100.0, 0.0, 100.0)
+    fy = (lightness + 16.0) / 116.0
+    y = ops.clip(ops.where(lightness > 8.0, fy**3, lightness / _KAPPA), 0.0, 1.0)
+    return ops.where(
+        y <= 0.0031308,
+        12.92 * y,
+        1.055 * ops.power(ops.maximum(y, 0.0031308), 1.0 / 2.4) - 0.055,
+    )
 
 
 def rgb_to_yuv(rgb: FloatArray) -> FloatArray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from core.colorspace import gray_level_ops
 from core.models.efficientnet_lite import (
     build_efficientnet_lite,
     load_pretrained,
@@ -22,23 +23,13 @@ from core.quantize import NUM_BINS
 
 __all__ = ["GrayToEncoderInput", "build_unet"]
 
-_KAPPA = 24389.0 / 27.0
-
 
 @keras.saving.register_keras_serializable(package="colorization")
 class GrayToEncoderInput(layers.Layer):
     """L / 100 in [0, 1] -> EfficientNet input (255 g(L) - 127) / 128 in 3 channels."""
 
     def call(self, l_norm):
-        lightness = ops.clip(l_norm * 100.0, 0.0, 100.0)
-        fy = (lightness + 16.0) / 116.0
-        y = ops.where(lightness > 8.0, fy**3, lightness / _KAPPA)
-        y = ops.clip(y, 0.0, 1.0)
-        g = ops.where(
-            y <= 0.0031308,
-            12.92 * y,
-            1.055 * ops.power(ops.maximum(y, 0.0031308), 1.0 / 2.4) - 0.055,
-        )
+        g = gray_level_ops(l_norm)
         x = (255.0 * g - 127.0) / 128.0
         return ops.concatenate([x, x, x], axis=-1)
 

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from core.colorspace import gray_level_ops
 from core.models.registry import ModelSpec, register_model
 from core.quantize import NUM_BINS
 
@@ -35,7 +36,6 @@ __all__ = [
 VGG_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 CAFFE_MEANS = (103.939, 116.779, 123.68)  # VGG's BGR means on a 0-255 scale
 AB_SCALE = 128.0  # the paper's regression target is ab / 128 (section 4.2)
-_KAPPA = 24389.0 / 27.0  # CIE kappa (COLORIZATION.md 1.2)
 
 # (block, convs, width, stride of the last conv, dilation): COLORIZATION.md 4.1
 _BLOCKS: tuple[tuple[int, int, int, int, int], ...] = (
@@ -73,14 +73,7 @@ class GrayToVggInput(layers.Layer):
     """
 
     def call(self, l_norm):
-        lightness = ops.clip(l_norm * 100.0, 0.0, 100.0)
-        fy = (lightness + 16.0) / 116.0
-        y = ops.clip(ops.where(lightness > 8.0, fy**3, lightness / _KAPPA), 0.0, 1.0)
-        gray = ops.where(
-            y <= 0.0031308,
-            12.92 * y,
-            1.055 * ops.power(ops.maximum(y, 0.0031308), 1.0 / 2.4) - 0.055,
-        )
+        gray = gray_level_ops(l_norm)
         means = ops.convert_to_tensor(CAFFE_MEANS, dtype=gray.dtype)
         return 255.0 * gray - means
 
