@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import skimage.data
+import tensorflow as tf
 from PIL import Image
 
 from core.colorspace import rgb_to_yuv
@@ -12,17 +13,17 @@ from core.models.cgan import build_discriminator
 
 
 def _photo_crops(n: int) -> np.ndarray:
-    """n real 64x64 photos: left and right squares of scikit-image's colour samples.
+    """n real 64x64 photos: top-left and bottom-right squares of scikit-image photos.
 
     Returns uint8 (n, 64, 64, 3).
     """
     crops = []
     for name in ("astronaut", "coffee", "chelsea", "rocket"):
         image = Image.fromarray(getattr(skimage.data, name)())
-        side = min(image.size)
-        for left in (0, image.width - side):
-            square = image.crop((left, 0, left + side, side))
-            crops.append(np.asarray(square.resize((64, 64), Image.LANCZOS)))
+        side = min(image.size) * 4 // 5
+        w, h = image.size
+        for box in ((0, 0, side, side), (w - side, h - side, w, h)):
+            crops.append(np.asarray(image.crop(box).resize((64, 64), Image.LANCZOS)))
     return np.stack(crops[:n])
 
 
@@ -142,3 +143,43 @@ def test_noise_changes_the_colours_and_a_fixed_noise_repeats_them() -> None:
     for a, b in zip(uv1, uv2, strict=True):
         assert np.abs(a - b).mean() > 0.3 * a.std()
     np.testing.assert_array_equal(np.asarray(model([y, z1], training=False)), uv1)
+
+
+def test_colorizer_runs_the_cgan_at_full_size_with_seeds(tmp_path) -> None:
+    """Colorizer.load("cgan", weights=...): input size and luma kept, seeds sample."""
+    from core.colorizer import Colorizer
+
+    keras.utils.set_random_seed(2)
+    model = create_model("cgan", pretrained=False)
+    crops = _photo_crops(8)
+    z = np.random.default_rng(4).uniform(-1, 1, (8, 100)).astype(np.float32)
+    _set_batch_statistics(model, [_y_norm(crops), z])
+    weights = tmp_path / "cgan.weights.h5"
+    model.save_weights(weights)
+
+    colorizer = Colorizer.load("cgan", weights=weights)
+    photo = skimage.data.chelsea()  # 300 x 451, a real photo at its own size
+    grey = np.round(rgb_to_yuv(photo / 255.0)[..., 0] * 255.0).astype(np.uint8)
+    outputs = {
+        seed: np.asarray(colorizer.colorize(Image.fromarray(grey), seed=seed))
+        for seed in (0, 1)
+    }
+    again = np.asarray(colorizer.colorize(Image.fromarray(grey), seed=0))
+    assert outputs[0].shape == (300, 451, 3) and outputs[0].dtype == np.uint8
+    np.testing.assert_array_equal(again, outputs[0])
+    a, b = (outputs[s].astype(np.float32) for s in (0, 1))
+    assert np.abs(a - b).mean() > 5.0  # another seed, other colours
+    for out in (a, b):
+        # the full-resolution luma is kept (COLORIZATION.md 1.6), up to clipping
+        luma = rgb_to_yuv(out / 255.0)[..., 0] * 255.0
+        clipped = np.any((out == 0) | (out == 255), axis=-1)
+        assert clipped.mean() < 0.5  # random weights give vivid colours
+        assert np.abs(luma - grey)[~clipped].max() <= 1.0
+    # the seed's noise is z = default_rng([seed, i]).uniform(-1, 1, 100), as the
+    # trainer's sample grids use it
+    luma = (grey / 255.0).astype(np.float32)[..., None]
+    y = tf.image.resize(luma, (64, 64), antialias=True).numpy()[None] * 2.0 - 1.0
+    z1 = np.random.default_rng([1, 0]).uniform(-1, 1, (1, 100)).astype(np.float32)
+    expected = np.asarray(model([y, z1], training=False))[0]
+    raw = colorizer.predict_output(luma[..., 0], seed=1)
+    np.testing.assert_allclose(raw, expected, atol=1e-5)
