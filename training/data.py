@@ -1,12 +1,22 @@
 """tf.data input pipeline: folders of photos and WebDataset-style `.tar` shards.
 
 A source is a folder (searched recursively for images and `.tar` shards), a single shard
-or image file, or a glob. Shards are streamed member by member (never read whole into
-memory); each sample's encoded bytes are decoded by TensorFlow inside the parallel map.
+or image file, or a glob. Sources are indexed first (the byte offset and length of every
+image, read from the tar headers only); the pipeline then reads each encoded image as
+one fixed-length record at its offset, so nothing is ever loaded whole into memory and
+the pipeline is made of TensorFlow ops only: its iterator can be saved in a
+`tf.train.Checkpoint` and restored at the exact same position.
 
 Training examples are random crops with scale jitter and horizontal flips, converted to
 Lab on the fly (COLORIZATION.md 1.6): the network input is the grey rendering g(L) of
-the crop, the target the crop's ab at the model's output resolution.
+the crop, the target the crop's ab at the model's output resolution. Randomness is
+stateless: pass p over the data shuffles the shard order with the seed (seed, p), the
+photos inside shard s with (seed, p, s), and crops photo i of shard s with
+(seed, p, s, i), so an example's crop does not depend on which worker reads it.
+
+Under `tf.distribute`, each input pipeline (one per worker) reads only its own shards:
+sorted sources i, i + n, i + 2n, ... for pipeline i of n (`worker_sources`), and
+batches its share of the global batch.
 """
 
 from __future__ import annotations
@@ -26,11 +36,14 @@ from core.colorspace import rgb_to_lab_tf
 __all__ = [
     "IMAGE_SUFFIXES",
     "PipelineConfig",
+    "SourceIndex",
     "count_images",
+    "index_source",
     "iter_encoded",
+    "lab_example",
     "list_sources",
     "make_dataset",
-    "lab_example",
+    "worker_sources",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,10 +55,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 class PipelineConfig:
     size: int = 160  # crop side fed to the network
     output_stride: int = 2  # the model predicts chroma at size / output_stride
-    batch_size: int = 16
+    batch_size: int = 16  # global: split between the replicas under tf.distribute
     min_scale: float = 0.35  # smallest crop area as a fraction of the photo
-    shuffle_buffer: int = 512
+    shuffle_buffer: int = 512  # photos mixed across consecutive shards (indices only)
     augment: bool = True
+    shuffle: bool = True  # False: sources and photos in file order (training too)
+    read_parallelism: int = 8  # photos read at once (one open file each)
 
 
 def list_sources(paths: list[str] | str) -> list[Path]:
@@ -72,7 +87,11 @@ def list_sources(paths: list[str] | str) -> list[Path]:
 
 
 def _is_image_member(member: tarfile.TarInfo) -> bool:
-    return member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES
+    return (
+        member.isfile()
+        and member.size > 0
+        and Path(member.name).suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def iter_encoded(sources: list[Path]) -> Iterator[tuple[str, bytes]]:
@@ -91,16 +110,72 @@ def iter_encoded(sources: list[Path]) -> Iterator[tuple[str, bytes]]:
                     yield key, f.read()
 
 
+@dataclass(frozen=True, eq=False)
+class SourceIndex:
+    """Where the encoded images of one source lie inside its file.
+
+    offsets, sizes: int64 (n,) byte offset and length of each image, in file order.
+    An image file is one image at offset 0; a shard has one entry per image member.
+    """
+
+    path: Path
+    file_size: int
+    offsets: np.ndarray
+    sizes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+def index_source(path: Path) -> SourceIndex:
+    """Index one image file or uncompressed `.tar` shard (tar headers only are read)."""
+    path = Path(path)
+    file_size = path.stat().st_size
+    if path.suffix.lower() != ".tar":
+        return SourceIndex(
+            path, file_size, np.zeros(1, np.int64), np.full(1, file_size)
+        )
+    offsets: list[int] = []
+    sizes: list[int] = []
+    try:
+        # "r:" reads an uncompressed tar with seeks, skipping the member data
+        with tarfile.open(path, mode="r:") as tar:
+            for member in tar:
+                if _is_image_member(member):
+                    offsets.append(member.offset_data)
+                    sizes.append(member.size)
+    except tarfile.ReadError as err:
+        raise ValueError(
+            f"{path} is not an uncompressed tar shard ({err}); "
+            "make shards with python -m training.shard"
+        ) from err
+    return SourceIndex(
+        path, file_size, np.asarray(offsets, np.int64), np.asarray(sizes, np.int64)
+    )
+
+
 def count_images(sources: list[Path]) -> int:
     """Number of images in the sources (shards are scanned by header only)."""
-    n = 0
-    for src in sources:
-        if src.suffix.lower() != ".tar":
-            n += 1
-            continue
-        with tarfile.open(src, mode="r|") as tar:
-            n += sum(1 for m in tar if _is_image_member(m))
-    return n
+    return sum(len(index_source(src)) for src in sources)
+
+
+def worker_sources(
+    sources: list[Path], input_context: tf.distribute.InputContext | None
+) -> list[int]:
+    """Positions in `sources` that one input pipeline reads: i, i + n, i + 2n, ...
+
+    With no context (or a single pipeline) every source is read. Raises ValueError
+    when there are fewer sources than pipelines.
+    """
+    if input_context is None or input_context.num_input_pipelines == 1:
+        return list(range(len(sources)))
+    n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if len(sources) < n:
+        raise ValueError(
+            f"{len(sources)} data sources cannot be split between {n} workers; "
+            "write more shards (python -m training.shard ... --per-shard N)"
+        )
+    return list(range(i, len(sources), n))
 
 
 def _decode(data: tf.Tensor) -> tf.Tensor:
@@ -150,6 +225,14 @@ def lab_example(rgb: tf.Tensor, output_stride: int) -> tuple[tf.Tensor, tf.Tenso
     return lab[..., :1], ab
 
 
+def _stateless_seed(*parts: tf.Tensor | int) -> tf.Tensor:
+    """A stateless-op seed, int64 (2,), that depends on every part (ints >= 0)."""
+    seed = tf.stack([tf.constant(0, tf.int64), tf.cast(parts[0], tf.int64)])
+    for part in parts[1:]:
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(part, tf.int64))
+    return seed
+
+
 def make_dataset(
     paths: list[str] | str,
     cfg: PipelineConfig,
@@ -157,43 +240,98 @@ def make_dataset(
     training: bool,
     seed: int = 0,
     repeat: bool | None = None,
+    input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
     """Batched (lightness, ab) pairs from folders, shards or globs.
 
-    training=True: shuffled, randomly cropped and flipped, repeated forever.
+    training=True: shuffled (unless cfg.shuffle is False), randomly cropped and
+    flipped, repeated forever, full batches only.
     training=False: centre crops in file order, one pass.
+    input_context: this pipeline reads only its own sources (`worker_sources`) and
+    batches its share of the global batch, cfg.batch_size / pipelines examples.
     Yields lightness float32 (B, S, S, 1) in [0, 100] and ab float32
     (B, S/stride, S/stride, 2).
     """
     sources = list_sources(paths)
+    own = worker_sources(sources, input_context)
+    index = [index_source(sources[i]) for i in own]
     repeat = training if repeat is None else repeat
-    rng = np.random.default_rng(seed)
+    shuffle = training and cfg.shuffle
+    batch = cfg.batch_size
+    if input_context is not None:
+        batch, rest = divmod(cfg.batch_size, input_context.num_input_pipelines)
+        if rest or not batch:
+            raise ValueError(
+                f"batch {cfg.batch_size} does not split evenly between "
+                f"{input_context.num_input_pipelines} input pipelines"
+            )
 
-    def gen() -> Iterator[bytes]:
-        order = list(sources)
-        if training:
-            rng.shuffle(order)
-        for _key, data in iter_encoded(order):
-            yield data
-
-    ds = tf.data.Dataset.from_generator(
-        gen, output_signature=tf.TensorSpec([], tf.string)
+    counts = np.array([len(x) for x in index], np.int64)
+    if counts.sum() == 0:
+        raise FileNotFoundError(f"no images in {paths}")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    # one row per photo: its source (position in `own`), member number, bytes
+    row_src = tf.constant(np.repeat(np.arange(len(index)), counts), tf.int64)
+    row_member = tf.constant(np.concatenate([np.arange(c) for c in counts]), tf.int64)
+    row_offset = tf.constant(np.concatenate([x.offsets for x in index]), tf.int64)
+    row_size = tf.constant(np.concatenate([x.sizes for x in index]), tf.int64)
+    row_footer = tf.constant(
+        np.concatenate([x.file_size - x.offsets - x.sizes for x in index]), tf.int64
     )
-    if repeat:
-        ds = ds.repeat()
-    if training and cfg.shuffle_buffer > 1:
-        ds = ds.shuffle(cfg.shuffle_buffer, seed=seed)
-    # a per-example seed, so crops are reproducible for a given --seed
-    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.random(seed=seed).batch(2))
+    src_path = tf.constant([str(x.path) for x in index])
+    src_start, src_count = tf.constant(starts), tf.constant(counts)
+    src_id = tf.constant(np.asarray(own, np.int64))  # position among all sources
 
-    def prepare(data: tf.Tensor, pair: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def one_pass(p: tf.Tensor) -> tf.data.Dataset:
+        order = tf.range(len(index), dtype=tf.int64)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                order, _stateless_seed(seed, p)
+            )
+
+        def photos(k: tf.Tensor) -> tf.data.Dataset:
+            rows = tf.range(src_start[k], src_start[k] + src_count[k])
+            if shuffle:
+                rows = tf.random.experimental.stateless_shuffle(
+                    rows, _stateless_seed(seed, p, src_id[k])
+                )
+            return tf.data.Dataset.from_tensor_slices(rows)
+
+        rows = tf.data.Dataset.from_tensor_slices(order).flat_map(photos)
+        return rows.map(lambda row: (row, p))
+
+    passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+    ds = passes.flat_map(one_pass)
+    if shuffle and cfg.shuffle_buffer > 1:
+        ds = ds.shuffle(cfg.shuffle_buffer, seed=seed)
+
+    def read(row: tf.Tensor, p: tf.Tensor) -> tf.data.Dataset:
+        k = row_src[row]
+        record = tf.data.FixedLengthRecordDataset(
+            tf.gather(src_path, k),
+            row_size[row],
+            header_bytes=row_offset[row],
+            footer_bytes=row_footer[row],
+        )
+        crop_seed = _stateless_seed(seed, p, src_id[k], row_member[row])
+        return record.map(lambda data: (data, crop_seed))
+
+    ds = ds.interleave(
+        read,
+        cycle_length=cfg.read_parallelism,
+        block_length=1,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+
+    def prepare(data: tf.Tensor, crop_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         rgb = _decode(data)
         if training and cfg.augment:
-            crop = _random_crop(rgb, cfg, pair)
+            crop = _random_crop(rgb, cfg, crop_seed)
         else:
             crop = _center_resize(rgb, cfg)
         return lab_example(crop, cfg.output_stride)
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(cfg.batch_size, drop_remainder=training)
+    ds = ds.batch(batch, drop_remainder=training)
     return ds.prefetch(tf.data.AUTOTUNE)

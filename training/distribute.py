@@ -29,9 +29,18 @@ import json
 import logging
 import os
 
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["KINDS", "is_chief", "make_strategy", "worker_count", "worker_index"]
+__all__ = [
+    "KINDS",
+    "is_chief",
+    "make_strategy",
+    "min_over_workers",
+    "sum_over_workers",
+    "worker_count",
+    "worker_index",
+]
 
 log = logging.getLogger(__name__)
 
@@ -111,3 +120,37 @@ def worker_count(strategy: tf.distribute.Strategy) -> int:
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """True for the one process that writes shared outputs (logs, best weights)."""
     return worker_index(strategy) == 0
+
+
+def sum_over_workers(strategy: tf.distribute.Strategy, value: np.ndarray) -> np.ndarray:
+    """Element-wise sum of each worker's `value`; every worker gets the result.
+
+    value: any shape, summed as float64. A collective: every worker must call it.
+    """
+    local = np.asarray(value, np.float64)
+    if worker_count(strategy) == 1:
+        return local
+    # every local replica contributes an equal part, so replicas per worker cancel
+    share = tf.constant(local * worker_count(strategy) / strategy.num_replicas_in_sync)
+
+    @tf.function
+    def reduce() -> tf.Tensor:
+        context = tf.distribute.get_replica_context()
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, share)
+
+    total = strategy.experimental_local_results(strategy.run(reduce))[0]
+    return total.numpy()
+
+
+def min_over_workers(strategy: tf.distribute.Strategy, value: int) -> int:
+    """The smallest of the workers' `value`s; a collective, like `sum_over_workers`."""
+    if worker_count(strategy) == 1:
+        return int(value)
+    mine = tf.constant([value], tf.int64)
+
+    @tf.function
+    def gather() -> tf.Tensor:
+        return tf.distribute.get_replica_context().all_gather(mine, axis=0)
+
+    every = strategy.experimental_local_results(strategy.run(gather))[0]
+    return int(tf.reduce_min(every))

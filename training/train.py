@@ -3,29 +3,46 @@
     python -m training.train --model default --data ../shared/data/train \
         --val ../shared/data/val --out runs/default
 
-Writes into --out: `config.json`, `metrics.csv` (train and validation loss per epoch),
-`curves.png`, `checkpoint/` (weights, optimizer state and step, written atomically every
-`--checkpoint-every` steps and at each epoch end), `best.weights.h5` (lowest validation
-loss) and `prior.npz` (class-rebalancing weights, for classification models). Running
-the same command again resumes from the last checkpoint.
+The same command runs on one CPU, on every GPU of a machine (`MirroredStrategy`) or on
+a cluster, one process per machine with `TF_CONFIG` set (`MultiWorkerMirroredStrategy`);
+`--strategy auto` picks among them (training/distribute.py, docs/distributed.md).
+`--batch-size` is the global batch, split between the replicas; each worker reads only
+its own `.tar` shards.
 
-Losses (COLORIZATION.md 2.4): weighted cross-entropy against soft-encoded targets for
-313-bin models, mean squared error on ab / 110 for regression models. The pretrained
-encoder gets a smaller learning rate than the decoder (`--encoder-lr-factor`).
+Writes into --out: `config.json` (the values used, model defaults filled in),
+`metrics.csv` (train and validation loss per epoch), `steps.csv` (loss and learning
+rate per step), `curves.png`, `checkpoint/` (a `tf.train.Checkpoint` of the weights,
+optimizer state, step, epoch, data position and random state, written atomically
+every `--checkpoint-every` steps and at each epoch end; workers other than the chief
+keep theirs in `checkpoint/worker-N/`), `best.weights.h5` (lowest validation loss)
+and `prior.npz` (class-rebalancing weights, for classification models). Running the
+same command again resumes from the last checkpoint, exactly: the later losses are
+those of an uninterrupted run.
+
+Losses (COLORIZATION.md 2.4), always computed in float32: weighted cross-entropy
+against soft-encoded targets for 313-bin models, mean squared error on ab / 110 for
+regression models; averaged over the global batch. The pretrained encoder gets a
+smaller learning rate than the decoder (`--encoder-lr-factor`); models without an
+"encoder" layer have one optimizer. `--precision mixed_bfloat16` (CPUs with AVX-512
+BF16 or AMX, recent GPUs) or `mixed_float16` (GPUs, with dynamic loss scaling) and
+`--jit-compile` (XLA) are options.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import dataclasses
 import io
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -33,14 +50,47 @@ import tensorflow as tf
 
 from core.atomic import atomic_write_bytes
 from core.config import add_dataclass_args, dataclass_from_args
-from core.models import create_model, get_spec
-from core.quantize import soft_encode_tf
-from training.data import PipelineConfig, count_images, list_sources, make_dataset
+from core.models import UnknownModelError, create_model, get_spec
+from core.quantize import NUM_BINS, rebalance_weights, smooth_prior, soft_encode_tf
+from training.data import (
+    PipelineConfig,
+    count_images,
+    list_sources,
+    make_dataset,
+    worker_sources,
+)
+from training.distribute import (
+    is_chief,
+    make_strategy,
+    min_over_workers,
+    sum_over_workers,
+    worker_count,
+    worker_index,
+)
 from training.prior import compute_prior, load_prior, save_prior
 
-__all__ = ["TrainConfig", "Trainer", "main", "train"]
+__all__ = [
+    "PRECISIONS",
+    "TrainConfig",
+    "Trainer",
+    "classification_loss",
+    "main",
+    "parse_model_options",
+    "regression_loss",
+    "resolve_config",
+    "train",
+]
 
 log = logging.getLogger(__name__)
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# used where neither the command line nor the model's ModelSpec.train_defaults say
+FALLBACK_DEFAULTS: dict[str, Any] = {"lr": 5e-4, "batch_size": 16, "size": 160}
+KEEP_CHECKPOINTS = 2  # the older one lets workers agree after a crash mid-save
+LOG_EVERY = 50  # steps between progress lines
+# dynamic loss scaling for mixed_float16 (Micikevicius et al. 2018; Keras's values)
+INITIAL_LOSS_SCALE = 2.0**15
+LOSS_SCALE_GROWTH_STEPS = 2000
 
 
 @dataclass(frozen=True)
@@ -53,13 +103,28 @@ class TrainConfig:
         default=("../shared/data/val",), metadata={"help": "validation folders/shards"}
     )
     out: str = field(default="runs/default", metadata={"help": "run folder"})
-    size: int = field(default=160, metadata={"help": "training crop side"})
-    batch_size: int = 16
+    size: int | None = field(
+        default=None,
+        metadata={"help": "training crop side (default: the model's, else 160)"},
+    )
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "global batch, split between replicas (default: the model's, "
+            "else 16)"
+        },
+    )
     epochs: int = 15
     steps_per_epoch: int = field(
         default=0, metadata={"help": "0: one pass over the training images"}
     )
-    lr: float = field(default=5e-4, metadata={"help": "decoder learning rate (Adam)"})
+    lr: float | None = field(
+        default=None,
+        metadata={
+            "help": "decoder learning rate, AdamW, for the global batch (default: "
+            "the model's, else 5e-4)"
+        },
+    )
     encoder_lr_factor: float = field(
         default=0.1, metadata={"help": "encoder learning rate = lr x this"}
     )
@@ -77,7 +142,38 @@ class TrainConfig:
         default=(),
         metadata={"help": "builder options KEY=VALUE, e.g. width=0.25"},
     )
+    strategy: str = field(
+        default="auto",
+        metadata={"help": "auto, default, mirrored or multiworker (TF_CONFIG)"},
+    )
+    precision: str = field(
+        default="float32", metadata={"help": "float32, mixed_bfloat16 or mixed_float16"}
+    )
+    jit_compile: bool = field(
+        default=False, metadata={"help": "compile the step with XLA (measure first)"}
+    )
+    shuffle: bool = field(
+        default=True,
+        metadata={"help": "shuffle shards and photos (--no-shuffle: file order)"},
+    )
     seed: int = 0
+
+
+def resolve_config(cfg: TrainConfig) -> TrainConfig:
+    """Fill `lr`, `batch_size` and `size` left unset from the model's train_defaults.
+
+    Raises ValueError for an unknown precision or a batch that is not positive.
+    """
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"--precision {cfg.precision!r}: expected one of {PRECISIONS}")
+    defaults = {**FALLBACK_DEFAULTS, **get_spec(cfg.model).train_defaults}
+    filled = {
+        key: defaults[key] if getattr(cfg, key) is None else getattr(cfg, key)
+        for key in FALLBACK_DEFAULTS
+    }
+    if filled["batch_size"] < 1 or filled["size"] < 1:
+        raise ValueError(f"batch size and size must be positive, got {filled}")
+    return dataclasses.replace(cfg, **filled)
 
 
 def parse_model_options(items: tuple[str, ...] | list[str]) -> dict[str, object]:
@@ -85,8 +181,6 @@ def parse_model_options(items: tuple[str, ...] | list[str]) -> dict[str, object]
 
     Values are read as Python literals when they parse as one, else kept as strings.
     """
-    import ast
-
     options: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -100,24 +194,37 @@ def parse_model_options(items: tuple[str, ...] | list[str]) -> dict[str, object]
 
 
 def classification_loss(
-    logits: tf.Tensor, ab: tf.Tensor, class_weights: tf.Tensor
+    logits: tf.Tensor,
+    ab: tf.Tensor,
+    class_weights: tf.Tensor,
+    *,
+    per_example: bool = False,
 ) -> tf.Tensor:
     """Rebalanced cross-entropy against soft-encoded ab (COLORIZATION.md 2.4).
 
     logits: float32 (B, h, w, 313); ab: float32 (B, h, w, 2) in CIE units;
-    class_weights: float32 (313,). Returns the mean over the B*h*w pixels.
+    class_weights: float32 (313,). Returns the mean over the B*h*w pixels, or
+    float32 (B,) means over each example's pixels when per_example.
     """
     target = soft_encode_tf(ab)
     v = tf.gather(class_weights, tf.argmax(target, axis=-1))
     ce = -tf.reduce_sum(target * tf.nn.log_softmax(logits, axis=-1), axis=-1)
-    return tf.reduce_mean(v * ce)
+    return tf.reduce_mean(v * ce, axis=(1, 2) if per_example else None)
 
 
 def regression_loss(
-    ab_norm_pred: tf.Tensor, ab: tf.Tensor, ab_scale: float
+    ab_norm_pred: tf.Tensor,
+    ab: tf.Tensor,
+    ab_scale: float,
+    *,
+    per_example: bool = False,
 ) -> tf.Tensor:
-    """Mean squared error on ab / ab_scale (COLORIZATION.md 2.4)."""
-    return tf.reduce_mean(tf.reduce_sum(tf.square(ab_norm_pred - ab / ab_scale), -1))
+    """Mean squared error on ab / ab_scale (COLORIZATION.md 2.4).
+
+    Returns the mean over the B*h*w pixels, or float32 (B,) when per_example.
+    """
+    error = tf.reduce_sum(tf.square(ab_norm_pred - ab / ab_scale), -1)
+    return tf.reduce_mean(error, axis=(1, 2) if per_example else None)
 
 
 class _WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
@@ -136,16 +243,51 @@ class _WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
 
 
 class Trainer:
-    """Owns the model, its two optimizers, the loss and the checkpoint files."""
+    """Owns the model, its optimizers, the loss, the distributed step and checkpoints.
 
-    def __init__(self, cfg: TrainConfig, total_steps: int, class_weights: np.ndarray):
+    Everything is created in `strategy.scope()` (the default strategy when None), so
+    variables are mirrored on every replica. `train_step` takes one batch: per-replica
+    values from a distributed dataset, or plain tensors under the default strategy.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        total_steps: int,
+        class_weights: np.ndarray,
+        strategy: tf.distribute.Strategy | None = None,
+    ) -> None:
+        cfg = resolve_config(cfg)
         self.cfg = cfg
+        self.strategy = strategy or tf.distribute.get_strategy()
         self.spec = get_spec(cfg.model)
+        self.loss_scaled = cfg.precision == "mixed_float16"
         options = parse_model_options(cfg.model_options)
         if not cfg.pretrained:
             options.setdefault("pretrained", False)
-        self.model = create_model(cfg.model, **options)
-        self.class_weights = tf.constant(class_weights, tf.float32)
+        previous_policy = keras.config.dtype_policy()
+        # layers take the global policy when built; restore it for later models
+        keras.config.set_dtype_policy(cfg.precision)
+        try:
+            with self.strategy.scope():
+                self.model = create_model(cfg.model, **options)
+                self._build_state(cfg, total_steps, class_weights)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        self.step = 0
+        self.epoch = 0
+        self.best_val = math.inf
+        self._data: Any = None
+        self._managers: dict[Path, tf.train.CheckpointManager] = {}
+        self._grads = (
+            tf.function(self._replica_gradients, jit_compile=True)
+            if cfg.jit_compile
+            else self._replica_gradients
+        )
+
+    def _build_state(
+        self, cfg: TrainConfig, total_steps: int, class_weights: np.ndarray
+    ) -> None:
         # a pretrained encoder (if the model has one) learns at a smaller rate
         names = {layer.name for layer in self.model.layers}
         enc = (
@@ -159,64 +301,241 @@ class Trainer:
             v for v in self.model.trainable_weights if id(v) not in enc_ids
         ]
         sched = _WarmupCosine(cfg.lr, cfg.warmup_steps, total_steps)
-        enc_sched = _WarmupCosine(
-            cfg.lr * cfg.encoder_lr_factor, cfg.warmup_steps, total_steps
-        )
         self.dec_opt = keras.optimizers.AdamW(sched, weight_decay=cfg.weight_decay)
-        self.enc_opt = keras.optimizers.AdamW(enc_sched, weight_decay=cfg.weight_decay)
         self.dec_opt.build(self.dec_vars)
-        self.enc_opt.build(self.enc_vars)
-        self.step = 0
-        self.epoch = 0
-        self.best_val = math.inf
+        self.enc_opt: keras.optimizers.Optimizer | None = None
+        if enc:
+            enc_sched = _WarmupCosine(
+                cfg.lr * cfg.encoder_lr_factor, cfg.warmup_steps, total_steps
+            )
+            self.enc_opt = keras.optimizers.AdamW(
+                enc_sched, weight_decay=cfg.weight_decay
+            )
+            self.enc_opt.build(self.enc_vars)
+        self.class_weights = tf.Variable(
+            np.asarray(class_weights, np.float32), trainable=False, name="class_weights"
+        )
+        # random state of the layers (Keras seed generators, e.g. of dropout)
+        weight_ids = {id(v) for v in self.model.weights}
+        self.rng_states = [v for v in self.model.variables if id(v) not in weight_ids]
+        first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+        self.counters = {
+            "step": tf.Variable(0, dtype=tf.int64, aggregation=first),
+            "epoch": tf.Variable(0, dtype=tf.int64, aggregation=first),
+            "best_val": tf.Variable(math.inf, dtype=tf.float64, aggregation=first),
+        }
+        if self.loss_scaled:
+            self.counters["loss_scale"] = tf.Variable(
+                INITIAL_LOSS_SCALE, dtype=tf.float32, aggregation=first
+            )
+            self.counters["good_steps"] = tf.Variable(
+                0, dtype=tf.int64, aggregation=first
+            )
+
+    @property
+    def train_vars(self) -> list:
+        """Decoder variables, then encoder variables (the order of the gradients)."""
+        return self.dec_vars + self.enc_vars
+
+    def per_example_loss(self, out: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+        """float32 (B,) loss of each example; out is cast to float32 first."""
+        out = tf.cast(out, tf.float32)
+        if self.spec.output == "ab_bins":
+            return classification_loss(
+                out, ab, tf.convert_to_tensor(self.class_weights), per_example=True
+            )
+        return regression_loss(out, ab, self.spec.ab_scale, per_example=True)
 
     def loss(self, out: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
-        if self.spec.output == "ab_bins":
-            return classification_loss(out, ab, self.class_weights)
-        return regression_loss(out, ab, self.spec.ab_scale)
+        """Mean loss of a batch, float32 scalar."""
+        return tf.reduce_mean(self.per_example_loss(out, ab))
 
-    @tf.function(reduce_retracing=True)
-    def train_step(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+    # ------------------------------------------------------------------ steps
+    def _replica_gradients(
+        self, lightness: tf.Tensor, ab: tf.Tensor
+    ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """This replica's share of the global-batch loss and its gradients."""
         with tf.GradientTape() as tape:
             out = self.model(lightness / 100.0, training=True)
-            loss = self.loss(out, ab)
-        grads = tape.gradient(loss, self.dec_vars + self.enc_vars)
+            # summed over this replica's examples / the global batch, so that the
+            # all-reduced (summed) gradients are those of the global mean
+            loss = tf.nn.compute_average_loss(self.per_example_loss(out, ab))
+            scaled = loss * self.counters["loss_scale"] if self.loss_scaled else loss
+        grads = tape.gradient(
+            scaled, self.train_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO
+        )
+        if self.loss_scaled:
+            grads = [g / self.counters["loss_scale"] for g in grads]
+        return loss, grads
+
+    def _apply(self, grads: list[tf.Tensor]) -> None:
+        # the Keras optimizers all-reduce (sum) the gradients across replicas
         n = len(self.dec_vars)
         self.dec_opt.apply_gradients(zip(grads[:n], self.dec_vars, strict=True))
-        if self.enc_vars:
+        if self.enc_opt is not None:
             self.enc_opt.apply_gradients(zip(grads[n:], self.enc_vars, strict=True))
+
+    def _replica_step(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+        loss, grads = self._grads(lightness, ab)
+        self._apply(grads)
         return loss
+
+    def _replica_check(
+        self, lightness: tf.Tensor, ab: tf.Tensor
+    ) -> tuple[tf.Tensor, list[tf.Tensor], tf.Tensor]:
+        loss, grads = self._grads(lightness, ab)
+        bad = tf.add_n(
+            [tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32)) for g in grads]
+        )
+        # every replica must take the same branch: count non-finite values everywhere
+        bad = tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, bad
+        )
+        return loss, grads, bad
+
+    @tf.function(reduce_retracing=True)
+    def _distributed_step(self, lightness: Any, ab: Any) -> tf.Tensor:
+        if not self.loss_scaled:
+            loss = self.strategy.run(self._replica_step, args=(lightness, ab))
+            return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        loss, grads, bad = self.strategy.run(self._replica_check, args=(lightness, ab))
+        finite = self.strategy.experimental_local_results(bad)[0] == 0.0
+
+        # a merge_call (inside apply_gradients) cannot sit in a replica-context
+        # tf.cond, so the skip of non-finite steps is decided here, across replicas
+        def apply() -> tf.Tensor:
+            self.strategy.run(self._apply, args=(grads,))
+            return tf.constant(True)
+
+        tf.cond(finite, apply, lambda: tf.constant(False))
+        scale, good = self.counters["loss_scale"], self.counters["good_steps"]
+        grow = finite & (good + 1 >= LOSS_SCALE_GROWTH_STEPS)
+        scale.assign(
+            tf.where(
+                finite,
+                tf.where(grow, scale * 2.0, scale),
+                tf.maximum(scale / 2.0, 1.0),
+            )
+        )
+        good.assign(tf.where(finite & ~grow, good + 1, tf.zeros_like(good)))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+
+    def distribute_batch(self, batch: tuple[tf.Tensor, ...]) -> tuple[Any, ...]:
+        """Split this worker's batch between its local replicas (per-replica values).
+
+        batch: tensors whose first axis is this worker's share of the global batch.
+        """
+        local = self.strategy.num_replicas_in_sync // worker_count(self.strategy)
+
+        def part(tensor: tf.Tensor) -> Any:
+            n = tensor.shape[0] // local
+
+            def value(context: tf.distribute.ValueContext) -> tf.Tensor:
+                j = context.replica_id_in_sync_group % local
+                return tensor[j * n : (j + 1) * n]
+
+            return self.strategy.experimental_distribute_values_from_function(value)
+
+        return tuple(part(t) for t in batch)
+
+    def train_step(self, lightness: Any, ab: Any) -> tf.Tensor:
+        """One optimisation step on a global batch; returns its mean loss (float32).
+
+        lightness float32 (B, S, S, 1) in [0, 100], ab float32 (B, h, w, 2) in CIE
+        units, as per-replica values from a distributed dataset or, under the default
+        strategy, plain tensors. A step with non-finite gradients (mixed_float16) is
+        skipped and the loss scale halved.
+        """
+        return self._distributed_step(lightness, ab)
 
     @tf.function(reduce_retracing=True)
     def eval_step(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+        """Mean loss of one local batch in inference mode (no distribution)."""
         return self.loss(self.model(lightness / 100.0, training=False), ab)
 
     # ------------------------------------------------------------ checkpoints
-    def save_checkpoint(self, folder: Path) -> None:
-        """Weights, optimizer variables and counters; each file written atomically."""
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".model.weights.h5"
-        self.model.save_weights(tmp)
-        opt = {
-            f"{name}_{i}": v.numpy()
-            for name, o in (("dec", self.dec_opt), ("enc", self.enc_opt))
-            for i, v in enumerate(o.variables)
-        }
-        buf = io.BytesIO()
-        np.savez(buf, **opt)
-        atomic_write_bytes(folder / "optimizer.npz", buf.getvalue())
-        tmp.replace(folder / "model.weights.h5")
-        state = {"step": self.step, "epoch": self.epoch, "best_val": self.best_val}
-        atomic_write_bytes(folder / "state.json", json.dumps(state).encode())
+    def attach_data(self, iterator: Any) -> None:
+        """Save and restore `iterator` (a tf.data or distributed iterator) too."""
+        self._data = iterator
+        self._managers = {}
 
-    def load_checkpoint(self, folder: Path) -> bool:
-        """Restore from `folder`; False when there is no complete checkpoint."""
+    def _manager(self, folder: Path) -> tf.train.CheckpointManager:
+        folder = Path(folder)
+        if folder not in self._managers:
+            items: dict[str, Any] = {
+                "model": self.model,
+                "dec_opt": self.dec_opt,
+                "class_weights": self.class_weights,
+                "rng_states": self.rng_states,
+                **self.counters,
+            }
+            if self.enc_opt is not None:
+                items["enc_opt"] = self.enc_opt
+            if self._data is not None:
+                items["data"] = self._data
+            self._managers[folder] = tf.train.CheckpointManager(
+                tf.train.Checkpoint(**items), folder, max_to_keep=KEEP_CHECKPOINTS
+            )
+        return self._managers[folder]
+
+    def checkpoint_steps(self, folder: Path) -> list[int]:
+        """Steps of the checkpoints kept in `folder`, oldest first."""
+        state = tf.train.get_checkpoint_state(str(folder))
+        if state is None:
+            return []
+        return [int(p.rpartition("-")[2]) for p in state.all_model_checkpoint_paths]
+
+    def save_checkpoint(self, folder: Path) -> None:
+        """Save weights, optimizers, counters, random state and data position.
+
+        `tf.train.CheckpointManager` writes the files first and the index last, so
+        a crash leaves the previous checkpoint usable; the last two are kept.
+        """
+        self.counters["step"].assign(self.step)
+        self.counters["epoch"].assign(self.epoch)
+        self.counters["best_val"].assign(self.best_val)
+        self._manager(folder).save(checkpoint_number=self.step)
+
+    def load_checkpoint(self, folder: Path, step: int | None = None) -> bool:
+        """Restore from `folder` (the latest checkpoint, or the one of `step`).
+
+        Falls back to the files of the previous checkpoint format (weights, optimizer
+        and counters, no data position). False when there is no checkpoint.
+        """
+        folder = Path(folder)
+        manager = self._manager(folder)
+        if step is not None:
+            path = str(folder / f"ckpt-{step}")
+        else:
+            path = manager.latest_checkpoint
+        if path is None:
+            return self._load_previous_format(folder)
+        status = manager.checkpoint.restore(path)
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as err:
+            raise ValueError(
+                f"checkpoint {path} does not match this model and configuration "
+                f"({err}); use another --out or the original options"
+            ) from err
+        self.step = int(self.counters["step"].numpy())
+        self.epoch = int(self.counters["epoch"].numpy())
+        self.best_val = float(self.counters["best_val"].numpy())
+        return True
+
+    def _load_previous_format(self, folder: Path) -> bool:
+        """Weights, optimizer.npz and state.json of runs made before tf checkpoints."""
         if not (folder / "state.json").exists():
             return False
+        log.warning(
+            "%s holds a checkpoint of the previous format: weights, optimizer and "
+            "counters are restored, the data order starts afresh",
+            folder,
+        )
         self.model.load_weights(folder / "model.weights.h5")
         with np.load(folder / "optimizer.npz") as f:
-            for name, o in (("dec", self.dec_opt), ("enc", self.enc_opt)):
-                for i, v in enumerate(o.variables):
+            for name, opt in (("dec", self.dec_opt), ("enc", self.enc_opt)):
+                for i, v in enumerate(opt.variables if opt is not None else []):
                     v.assign(f[f"{name}_{i}"])
         state = json.loads((folder / "state.json").read_text())
         self.step, self.epoch = state["step"], state["epoch"]
@@ -224,17 +543,37 @@ class Trainer:
         return True
 
 
-def _class_weights(cfg: TrainConfig, out: Path) -> np.ndarray:
+def _class_weights(
+    cfg: TrainConfig,
+    out: Path,
+    own_sources: list[Path],
+    strategy: tf.distribute.Strategy,
+) -> np.ndarray:
+    """Rebalancing weights, float64 (313,): from --prior, the run folder or the data.
+
+    Counted on the data, each worker counts its own sources and the counts are
+    summed over the workers; the chief writes `prior.npz`.
+    """
     if get_spec(cfg.model).output != "ab_bins":
-        return np.ones(313)
+        return np.ones(NUM_BINS)
     path = out / "prior.npz"
-    if not path.exists():
-        if cfg.prior:
-            save_prior(load_prior(cfg.prior), path)
-        else:
-            log.info("computing the ab prior of the training data (once)")
-            save_prior(compute_prior(list(cfg.data), cfg.size, 2), path)
-    return load_prior(path)["weights"]
+    if cfg.prior:
+        prior = load_prior(cfg.prior)
+    elif worker_count(strategy) == 1 and path.exists():
+        return load_prior(path)["weights"]
+    else:
+        log.info("computing the ab prior of the training data (once)")
+        local = compute_prior([str(p) for p in own_sources], cfg.size, 2)["counts"]
+        counts = np.rint(sum_over_workers(strategy, local)).astype(np.int64)
+        smoothed = smooth_prior(counts)
+        prior = {
+            "counts": counts,
+            "prior": smoothed,
+            "weights": rebalance_weights(smoothed),
+        }
+    if is_chief(strategy):
+        save_prior(prior, path)
+    return prior["weights"]
 
 
 def _plot_curves(rows: list[dict], path: Path) -> None:
@@ -276,56 +615,169 @@ def _read_metrics(path: Path) -> list[dict]:
         ]
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) training; returns the path of the best weights."""
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(
-        out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2).encode()
-    )
+STEP_FIELDS = ("step", "epoch", "loss", "lr")
+
+
+def _append_steps(rows: list[dict], path: Path) -> None:
+    """Append per-step rows to steps.csv (before the checkpoint they precede)."""
+    if not rows:
+        return
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=STEP_FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+        f.flush()
+
+
+def _trim_steps(path: Path, step: int) -> list[dict]:
+    """Drop rows past `step` (logged after the checkpoint resumed from); the rest."""
+    rows = _read_metrics(path)
+    kept = [r for r in rows if r["step"] <= step]
+    if len(kept) != len(rows):
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=STEP_FIELDS)
+        writer.writeheader()
+        writer.writerows(kept)
+        atomic_write_bytes(path, buf.getvalue().encode())
+    return kept
+
+
+def _checkpoint_folder(out: Path, strategy: tf.distribute.Strategy) -> Path:
+    """The chief's checkpoint/, else checkpoint/worker-N/ (its own data position)."""
+    if is_chief(strategy):
+        return out / "checkpoint"
+    return out / "checkpoint" / f"worker-{worker_index(strategy)}"
+
+
+def _resume(trainer: Trainer, folder: Path, strategy: tf.distribute.Strategy) -> int:
+    """Restore the newest checkpoint that every worker has; returns its step (0: none).
+
+    A crash can stop workers between their saves, so they agree on the smallest of
+    their latest steps, and each restores that one (the previous is kept).
+    """
+    kept = trainer.checkpoint_steps(folder)
+    latest = max(kept, default=0)
+    agreed = min_over_workers(strategy, latest)
+    if agreed == 0:
+        if latest:
+            raise ValueError(
+                f"{folder} has checkpoints but another worker has none; give every "
+                "worker its checkpoint folder back, or start in a new --out"
+            )
+        return 0
+    if agreed not in kept:
+        raise ValueError(
+            f"{folder} lacks the checkpoint of step {agreed} that the other workers "
+            f"resume from (it keeps {kept})"
+        )
+    trainer.load_checkpoint(folder, agreed)
+    return agreed
+
+
+def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> Path:
+    """Run (or resume) training; returns the path of the best weights.
+
+    strategy: made from cfg.strategy when None (create it first in a process that
+    runs multi-worker training; see training.distribute).
+    """
+    cfg = resolve_config(cfg)
     spec = get_spec(cfg.model)
     if spec.color_space != "lab":
         raise ValueError(f"training.train trains Lab models; {cfg.model!r} is not one")
-    steps_per_epoch = cfg.steps_per_epoch or max(
-        1, count_images(list_sources(list(cfg.data))) // cfg.batch_size
+    strategy = strategy or make_strategy(cfg.strategy)
+    _check_precision(cfg.precision)
+    if cfg.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} is not a multiple of the "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
+    chief = is_chief(strategy)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if chief:
+        atomic_write_bytes(
+            out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2).encode()
+        )
+    sources = list_sources(list(cfg.data))
+    mine = tf.distribute.InputContext(
+        worker_count(strategy), worker_index(strategy), strategy.num_replicas_in_sync
     )
-    total = steps_per_epoch * cfg.epochs
-    trainer = Trainer(cfg, total, _class_weights(cfg, out))
-    ckpt = out / "checkpoint"
-    if trainer.load_checkpoint(ckpt):
-        log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
+    own = [sources[i] for i in worker_sources(sources, mine)]
+    # each worker counts its own shards; the sum is the same on every worker
+    images = round(float(sum_over_workers(strategy, np.array(count_images(own)))))
+    steps_per_epoch = cfg.steps_per_epoch or max(1, images // cfg.batch_size)
+    trainer = Trainer(cfg, steps_per_epoch * cfg.epochs, np.ones(NUM_BINS), strategy)
     pipe = PipelineConfig(
-        size=cfg.size, output_stride=spec.output_stride, batch_size=cfg.batch_size
+        size=cfg.size,
+        output_stride=spec.output_stride,
+        batch_size=cfg.batch_size,
+        shuffle=cfg.shuffle,
     )
-    # a new seed per resumed epoch: each epoch sees a fresh shuffle either way
-    train_ds = make_dataset(
-        list(cfg.data), pipe, training=True, seed=cfg.seed + trainer.step
+    # One pipeline per worker, on its own shards, batching the worker's share of the
+    # global batch. Not `distribute_datasets_from_function`: its DistributedIterator
+    # cannot be checkpointed (tensorflow#56372), a plain tf.data iterator can.
+    it = iter(
+        make_dataset(
+            list(cfg.data), pipe, training=True, seed=cfg.seed, input_context=mine
+        )
     )
-    val_ds = make_dataset(list(cfg.val), pipe, training=False)
-    if cfg.val_batches:
+    trainer.attach_data(it)
+    ckpt = _checkpoint_folder(out, strategy)
+    if _resume(trainer, ckpt, strategy):
+        log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
+    else:
+        trainer.class_weights.assign(_class_weights(cfg, out, own, strategy))
+        if worker_count(strategy) == 1 and trainer.load_checkpoint(ckpt):
+            log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
+    val_ds = make_dataset(list(cfg.val), pipe, training=False) if chief else None
+    if val_ds is not None and cfg.val_batches:
         val_ds = val_ds.take(cfg.val_batches)
-    rows = _read_metrics(out / "metrics.csv")
-    it = iter(train_ds)
+    rows = [
+        r for r in _read_metrics(out / "metrics.csv") if r["epoch"] <= trainer.epoch
+    ]
+    logged = _trim_steps(out / "steps.csv", trainer.step) if chief else []
+    pending: list[dict] = []
     while trainer.epoch < cfg.epochs:
-        t0, losses = time.time(), []
+        t0 = time.time()
+        first = trainer.epoch * steps_per_epoch
+        # losses of this epoch's steps before a resume, so the mean is unchanged
+        losses = [r["loss"] for r in logged if r["step"] > first]
+        done_before = len(losses)
         while trainer.step < (trainer.epoch + 1) * steps_per_epoch:
-            lightness, ab = next(it)
+            lightness, ab = trainer.distribute_batch(next(it))
+            lr = float(trainer.dec_opt.learning_rate)  # the rate of this step
             loss = float(trainer.train_step(lightness, ab))
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss} at step {trainer.step}")
             losses.append(loss)
             trainer.step += 1
-            if trainer.step % 50 == 0:
+            pending.append(
+                {
+                    "step": trainer.step,
+                    "epoch": trainer.epoch + 1,
+                    "loss": loss,
+                    "lr": lr,
+                }
+            )
+            if trainer.step % LOG_EVERY == 0:
                 log.info(
                     "step %d loss %.4f (%.1f img/s)",
                     trainer.step,
-                    np.mean(losses[-50:]),
-                    len(losses) * cfg.batch_size / (time.time() - t0),
+                    np.mean(losses[-LOG_EVERY:]),
+                    (len(losses) - done_before) * cfg.batch_size / (time.time() - t0),
                 )
             if trainer.step % cfg.checkpoint_every == 0:
+                pending = _flush_steps(pending, out, chief)
                 trainer.save_checkpoint(ckpt)
-        val = [float(trainer.eval_step(x, y)) for x, y in val_ds]
-        val_loss = float(np.mean(val))
+        # only the chief reads val/; the others get its loss through one all-reduce
+        val_loss = float("nan")
+        if val_ds is not None:
+            val_loss = float(
+                np.mean([float(trainer.eval_step(x, y)) for x, y in val_ds])
+            )
+        val_loss = float(sum_over_workers(strategy, np.array(val_loss if chief else 0)))
         trainer.epoch += 1
         rows.append(
             {
@@ -344,12 +796,43 @@ def train(cfg: TrainConfig) -> Path:
         )
         if val_loss < trainer.best_val:
             trainer.best_val = val_loss
-            trainer.model.save_weights(out / ".best.weights.h5")
-            (out / ".best.weights.h5").replace(out / "best.weights.h5")
-        _write_metrics(rows, out / "metrics.csv")
-        _plot_curves(rows, out / "curves.png")
+            if chief:
+                trainer.model.save_weights(out / ".best.weights.h5")
+                (out / ".best.weights.h5").replace(out / "best.weights.h5")
+        pending = _flush_steps(pending, out, chief)
+        logged = []
+        if chief:
+            _write_metrics(rows, out / "metrics.csv")
+            _plot_curves(rows, out / "curves.png")
         trainer.save_checkpoint(ckpt)
     return out / "best.weights.h5"
+
+
+def _flush_steps(pending: list[dict], out: Path, chief: bool) -> list[dict]:
+    if chief:
+        _append_steps(pending, out / "steps.csv")
+    return []
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.partition(":")[2].split())
+    return set()
+
+
+def _check_precision(precision: str) -> None:
+    """Warn when the precision has no hardware support here (it still runs)."""
+    if tf.config.list_physical_devices("GPU"):
+        return
+    if precision == "mixed_float16":
+        log.warning("mixed_float16 on a CPU is slow; use mixed_bfloat16 or float32")
+    if precision == "mixed_bfloat16" and not {"avx512_bf16", "amx_bf16"} & _cpu_flags():
+        log.warning("this CPU has no bfloat16 instructions: mixed_bfloat16 is emulated")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -361,8 +844,17 @@ def main(argv: list[str] | None = None) -> int:
     add_dataclass_args(parser, TrainConfig)
     cfg = dataclass_from_args(TrainConfig, parser.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    keras.utils.set_random_seed(cfg.seed)
-    print(train(cfg))
+    try:
+        # a multi-worker strategy must exist before any other TensorFlow op
+        strategy = make_strategy(cfg.strategy)
+        for name in ("tensorflow", "absl"):  # per-collective and per-save notes
+            logging.getLogger(name).setLevel(logging.WARNING)
+        keras.utils.set_random_seed(cfg.seed)
+        best = train(cfg, strategy)
+    except (ValueError, FileNotFoundError, UnknownModelError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(best)
     return 0
 
 

@@ -219,9 +219,9 @@ def test_checkpoint_round_trips(tmp_path, batch) -> None:
     folder = tmp_path / "checkpoint"
     trainer.save_checkpoint(folder)
     assert sorted(p.name for p in folder.iterdir()) == [
-        "model.weights.h5",
-        "optimizer.npz",
-        "state.json",
+        "checkpoint",
+        "ckpt-6.data-00000-of-00001",
+        "ckpt-6.index",
     ]
 
     restored = _trainer(tmp_path)
@@ -259,3 +259,29 @@ def test_compute_prior_on_tiny_folder(photo_dir, tmp_path) -> None:
     loaded = load_prior(tmp_path / "prior.npz")
     for key in ("counts", "prior", "weights"):
         np.testing.assert_array_equal(loaded[key], prior[key])
+
+
+def test_checkpoint_of_the_previous_format_still_loads(tmp_path, batch) -> None:
+    """Runs made before tf.train checkpoints (weights, optimizer.npz, state.json)."""
+    trainer = _trainer(tmp_path)
+    lightness, ab = batch
+    trainer.train_step(lightness, ab)
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    trainer.model.save_weights(folder / "model.weights.h5")
+    optimizer = {
+        f"{name}_{i}": v.numpy()
+        for name, o in (("dec", trainer.dec_opt), ("enc", trainer.enc_opt))
+        for i, v in enumerate(o.variables)
+    }
+    np.savez(folder / "optimizer.npz", **optimizer)
+    state = {"step": 1, "epoch": 0, "best_val": 4.5}
+    (folder / "state.json").write_text(json.dumps(state))
+
+    restored = _trainer(tmp_path)
+    assert restored.load_checkpoint(folder)
+    assert (restored.step, restored.epoch, restored.best_val) == (1, 0, 4.5)
+    for got, want in zip(restored.model.weights, trainer.model.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for a, b in zip(restored.enc_opt.variables, trainer.enc_opt.variables, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
