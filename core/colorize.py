@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import argparse
 import glob
-import io
 import logging
 import sys
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core.atomic import atomic_write_bytes
 from core.colorizer import MAX_SIZE, Colorizer
 from core.config import add_dataclass_args, dataclass_from_args
-from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError
+from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, encode_png
 from core.models import UnknownModelError, get_spec, list_models
 from core.quantize import ANNEALED_T
 from core.weights import (
@@ -49,6 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+WRITE_AHEAD = 2  # colorized images that may wait for the writer thread
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 EPILOG = f"""\
@@ -231,16 +234,39 @@ def plan_batch(inputs: Sequence[str], out_dir: Path) -> BatchPlan:
     return BatchPlan(tuple(jobs), tuple(errors))
 
 
-def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | None:
-    """Colorize one file and write its PNG atomically.
-
-    Returns None on success, else a one-line `<path>: <reason>` message.
-    """
+def _existing_output(job: Job, cfg: ColorizeConfig) -> str | None:
+    """The one-line refusal for an output that exists (without --overwrite), or None."""
     if (job.target.exists() or job.target.is_symlink()) and not cfg.overwrite:
         return (
             f"{job.source}: output {job.target} already exists; "
             "pass --overwrite to replace it"
         )
+    return None
+
+
+def _write_png(job: Job, image: Image.Image) -> str | None:
+    """Encode `image` as PNG and write it atomically; a one-line message on failure."""
+    data = encode_png(image)
+    try:
+        atomic_write_bytes(job.target, data)
+    except OSError as err:
+        return f"{job.source}: cannot write {job.target}: {err.strerror or err}"
+    log.debug("%s -> %s (%dx%d)", job.source, job.target, *image.size)
+    return None
+
+
+def _one_line(err: ImageLoadError) -> str:
+    return " ".join(str(err).split("\n"))
+
+
+def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | None:
+    """Colorize one file and write its PNG atomically.
+
+    Returns None on success, else a one-line `<path>: <reason>` message.
+    """
+    refusal = _existing_output(job, cfg)
+    if refusal is not None:
+        return refusal
     try:
         image = colorizer.colorize(
             job.source,
@@ -250,20 +276,17 @@ def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | 
             max_pixels=cfg.max_pixels,
         )
     except ImageLoadError as err:
-        return " ".join(str(err).split("\n"))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    try:
-        atomic_write_bytes(job.target, buffer.getvalue())
-    except OSError as err:
-        return f"{job.source}: cannot write {job.target}: {err.strerror or err}"
-    log.debug("%s -> %s (%dx%d)", job.source, job.target, *image.size)
-    return None
+        return _one_line(err)
+    return _write_png(job, image)
 
 
 def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int, int]:
     """Colorize a planned batch, logging one `error: ...` line per failure.
 
+    Three stages overlap, so a folder keeps every core busy: the Colorizer decodes the
+    next photos in a background thread while its network runs, and a writer thread
+    encodes and writes the previous result. Each file gives the same PNG as
+    `colorize_file`, and errors are logged in input order.
     Returns (colorized, failed); the plan's errors count as failed.
     """
     failed = 0
@@ -272,19 +295,57 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
         failed += 1
     done = 0
     progress = tqdm(
-        plan.jobs,
+        total=len(plan.jobs),
         desc="colorizing",
         unit="image",
         file=sys.stderr,
         disable=cfg.quiet or not sys.stderr.isatty(),
     )
-    for job in progress:
-        message = colorize_file(job, cfg, colorizer)
+    refusals = [_existing_output(job, cfg) for job in plan.jobs]
+    images = colorizer.colorize_iter(
+        (
+            job.source
+            for job, refusal in zip(plan.jobs, refusals, strict=True)
+            if refusal is None
+        ),
+        cfg.size,
+        temperature=cfg.temperature,
+        saturation=cfg.saturation,
+        max_pixels=cfg.max_pixels,
+    )
+    # outcomes in input order: a write in progress, or a one-line error
+    queue: deque[Future[str | None] | str] = deque()
+
+    def report(item: Future[str | None] | str) -> None:
+        nonlocal done, failed
+        message = item.result() if isinstance(item, Future) else item
         if message is None:
             done += 1
         else:
             log.error("error: %s", message)
             failed += 1
+        progress.update(1)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+        for job, refusal in zip(plan.jobs, refusals, strict=True):
+            if refusal is not None:
+                queue.append(refusal)
+            else:
+                result = next(images)
+                if isinstance(result, ImageLoadError):
+                    queue.append(_one_line(result))
+                else:
+                    queue.append(writer.submit(_write_png, job, result))
+            # finished images wait for the writer; a few at most, to bound memory
+            while queue and (
+                len(queue) > WRITE_AHEAD
+                or not isinstance(queue[0], Future)
+                or queue[0].done()
+            ):
+                report(queue.popleft())
+        while queue:
+            report(queue.popleft())
+    progress.close()
     return done, failed
 
 

@@ -1,14 +1,23 @@
-"""Loading user images safely: any path, PIL image or array to float RGB plus alpha.
+"""Loading user images safely, and writing PNG files fast.
 
 Inputs are hostile until checked: the pixel count is checked from the header before
 decoding (decompression bombs), truncated and corrupt files raise `ImageLoadError` with
 a one-line message, EXIF orientation is applied, and every common mode is converted (L,
 LA, RGB, RGBA, P, CMYK, I;16 and other 16-bit greys, I, F).
+
+`load_pixels` keeps 8-bit images as they were decoded (a grey photo stays one uint8
+channel), so the Colorizer never builds a float RGB copy of a large photo; `load_image`
+gives the float RGB form. `encode_png` writes 8-bit PNGs with the "Up" row filter and
+zlib level 2, compressing horizontal strips on all cores (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import os
+import struct
 import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +25,27 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.types import FloatArray, UInt8Array
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageLoadError", "ImageSource", "load_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "PNG_LEVEL",
+    "ImageLoadError",
+    "ImageSource",
+    "cpu_count",
+    "encode_png",
+    "load_image",
+    "load_pixels",
+    "pixels_to_rgb",
+]
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP; a 4000x3000 photo is 12 MP
+# zlib level of `encode_png`: level 2 is as fast as 1 on photos and about 8 % smaller;
+# level 6 (Pillow's default) is about 6x slower for about 15 % less (performance.md)
+PNG_LEVEL = 2
+_PNG_STRIP_BYTES = 1 << 19  # filtered bytes per independently compressed strip
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
+_PNG_FILTER_UP = 2  # each byte minus the byte above it
+_ADLER_BASE = 65521
 ImageSource = str | Path | Image.Image | np.ndarray
 
 
@@ -26,14 +53,22 @@ class ImageLoadError(ValueError):
     """An input that is not a usable image; the message is one line for users."""
 
 
-def _pil_to_float(im: Image.Image) -> tuple[FloatArray, UInt8Array | None]:
-    """Convert any PIL mode to float32 RGB (H, W, 3) in [0, 1] and optional alpha."""
+def cpu_count() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _pil_to_pixels(im: Image.Image) -> tuple[np.ndarray, UInt8Array | None]:
+    """Any PIL mode -> (pixels, alpha); see `load_pixels` for the pixel forms."""
     alpha = None
     mode = im.mode
     if mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
         mode = im.mode
-    if mode in ("LA", "RGBA", "PA", "La", "RGBa"):
+    if mode == "LA":
+        alpha = np.asarray(im.getchannel("A"), dtype=np.uint8)
+        return np.asarray(im.getchannel("L"), dtype=np.uint8), alpha
+    if mode in ("RGBA", "PA", "La", "RGBa"):
         alpha = np.asarray(im.getchannel("A"), dtype=np.uint8)
         im = im.convert("RGB")
         mode = "RGB"
@@ -42,18 +77,19 @@ def _pil_to_float(im: Image.Image) -> tuple[FloatArray, UInt8Array | None]:
         # I;16 is 16-bit grey (PNG, TIFF); plain I holds 16-bit data too, unless it came
         # from an 8-bit image (all values <= 255)
         is_8bit = mode == "I" and (grey.size == 0 or grey.max() <= 255)
-        grey = np.clip(grey / (255.0 if is_8bit else 65535.0), 0.0, 1.0)
-        return np.repeat(grey[..., None], 3, axis=-1), alpha
+        return np.clip(grey / (255.0 if is_8bit else 65535.0), 0.0, 1.0), alpha
     if mode == "F":
         grey = np.asarray(im, dtype=np.float32)
         scale = 1.0 if grey.size == 0 or grey.max() <= 1.0 else 255.0
-        return np.repeat(np.clip(grey / scale, 0, 1)[..., None], 3, axis=-1), alpha
+        return np.clip(grey / scale, 0.0, 1.0).astype(np.float32), alpha
+    if mode in ("L", "1"):
+        return np.asarray(im.convert("L"), dtype=np.uint8), alpha
     if mode != "RGB":
-        im = im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
-    return np.asarray(im, dtype=np.float32) / 255.0, alpha
+        im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    return np.asarray(im, dtype=np.uint8), alpha
 
 
-def _array_to_float(arr: np.ndarray) -> tuple[FloatArray, UInt8Array | None]:
+def _array_to_pixels(arr: np.ndarray) -> tuple[np.ndarray, UInt8Array | None]:
     """Array (H, W), (H, W, 1|2|3|4) of uint8, uint16 or float in [0, 1]."""
     if arr.ndim == 2:
         arr = arr[..., None]
@@ -62,43 +98,47 @@ def _array_to_float(arr: np.ndarray) -> tuple[FloatArray, UInt8Array | None]:
             f"expected an (H, W) or (H, W, 1|2|3|4) image array, got shape {arr.shape}"
         )
     if arr.dtype == np.uint8:
-        f = arr.astype(np.float32) / 255.0
+        pixels: np.ndarray = arr
     elif arr.dtype == np.uint16:
-        f = arr.astype(np.float32) / 65535.0
+        pixels = arr.astype(np.float32) / 65535.0
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)):
             raise ImageLoadError("image array contains NaN or infinite values")
-        f = np.clip(arr.astype(np.float32), 0.0, 1.0)
+        pixels = np.clip(arr.astype(np.float32), 0.0, 1.0)
     else:
         raise ImageLoadError(
             f"expected a uint8, uint16 or float image array, got {arr.dtype}"
         )
     alpha = None
-    channels = arr.shape[-1]
-    if channels in (2, 4):
-        alpha = np.round(f[..., -1] * 255.0).astype(np.uint8)
-        f = f[..., :-1]
-    if f.shape[-1] == 1:
-        f = np.repeat(f, 3, axis=-1)
-    return np.ascontiguousarray(f), alpha
+    if arr.shape[-1] in (2, 4):
+        a = pixels[..., -1]
+        alpha = a if a.dtype == np.uint8 else np.round(a * 255.0).astype(np.uint8)
+        alpha = np.ascontiguousarray(alpha)
+        pixels = pixels[..., :-1]
+    if pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    return np.ascontiguousarray(pixels), alpha
 
 
-def load_image(
+def load_pixels(
     source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> tuple[FloatArray, UInt8Array | None]:
-    """Load an image for colorization.
+) -> tuple[np.ndarray, UInt8Array | None]:
+    """Load an image for colorization, keeping 8-bit data as it was decoded.
 
     source: a path, a PIL image or an array (uint8, uint16, or float in [0, 1]).
     max_pixels: refuse images with more pixels than this (checked before decoding).
-    Returns (rgb float32 (H, W, 3) in [0, 1], alpha uint8 (H, W) or None).
-    Raises ImageLoadError with a one-line message for anything unusable.
+    Returns (pixels, alpha uint8 (H, W) or None). pixels is uint8 (H, W) grey or
+    (H, W, 3) RGB in [0, 255] for 8-bit sources, else float32 (H, W) or (H, W, 3) in
+    [0, 1] (16-bit and float images). Raises ImageLoadError with a one-line message
+    for anything unusable.
     """
     if isinstance(source, np.ndarray):
-        _check_pixels(source.shape[:2], max_pixels, "array")
-        return _array_to_float(source)
+        if source.ndim >= 2:  # (W, H) like PIL's size; other shapes fail just below
+            _check_pixels(source.shape[1::-1], max_pixels, "array")
+        return _array_to_pixels(source)
     if isinstance(source, Image.Image):
         _check_pixels(source.size, max_pixels, "image")
-        return _pil_to_float(ImageOps.exif_transpose(source))
+        return _pil_to_pixels(ImageOps.exif_transpose(source))
     path = Path(source)
     if not path.is_file():
         raise ImageLoadError(f"{path}: no such file")
@@ -116,7 +156,7 @@ def load_image(
                     im.verify()
             with Image.open(path) as im:
                 im.load()
-                return _pil_to_float(ImageOps.exif_transpose(im))
+                return _pil_to_pixels(ImageOps.exif_transpose(im))
     except ImageLoadError:
         raise
     except UnidentifiedImageError as err:
@@ -125,6 +165,124 @@ def load_image(
         raise ImageLoadError(f"{path}: refused, {err}") from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:
         raise ImageLoadError(f"{path}: corrupt or truncated image ({err})") from err
+
+
+def pixels_to_rgb(pixels: np.ndarray) -> FloatArray:
+    """Pixels of `load_pixels` as float32 RGB (H, W, 3) in [0, 1]."""
+    rgb = np.asarray(pixels)
+    if rgb.dtype == np.uint8:
+        rgb = rgb.astype(np.float32) / 255.0
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=-1)
+    return np.ascontiguousarray(rgb, dtype=np.float32)
+
+
+def load_image(
+    source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[FloatArray, UInt8Array | None]:
+    """Load an image for colorization as float RGB.
+
+    source: a path, a PIL image or an array (uint8, uint16, or float in [0, 1]).
+    max_pixels: refuse images with more pixels than this (checked before decoding).
+    Returns (rgb float32 (H, W, 3) in [0, 1], alpha uint8 (H, W) or None).
+    Raises ImageLoadError with a one-line message for anything unusable.
+    """
+    pixels, alpha = load_pixels(source, max_pixels)
+    return pixels_to_rgb(pixels), alpha
+
+
+def _adler32_combine(adler1: int, adler2: int, len2: int) -> int:
+    """Adler-32 of A + B from those of A and B and len(B) (zlib's adler32_combine)."""
+    rem = len2 % _ADLER_BASE
+    sum1 = adler1 & 0xFFFF
+    sum2 = (rem * sum1) % _ADLER_BASE
+    sum1 = (sum1 + (adler2 & 0xFFFF) + _ADLER_BASE - 1) % _ADLER_BASE
+    sum2 = (sum2 + (adler1 >> 16) + (adler2 >> 16) + _ADLER_BASE - rem) % _ADLER_BASE
+    return sum1 | (sum2 << 16)
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _deflate_strip(
+    rows: UInt8Array, start: int, stop: int, level: int, last: bool
+) -> tuple[bytes, int, int]:
+    """Up-filter and raw-deflate rows[start:stop] (2-D uint8, one row per image row).
+
+    Returns (deflate bytes ending byte-aligned, Adler-32 and length of the filtered
+    bytes). zlib releases the GIL, so strips compress in parallel threads.
+    """
+    filtered = np.empty((stop - start, rows.shape[1] + 1), dtype=np.uint8)
+    filtered[:, 0] = _PNG_FILTER_UP
+    above = rows[start - 1 : stop - 1] if start > 0 else None
+    if above is None:
+        filtered[0, 1:] = rows[0]  # the row above the first is all zeros
+        np.subtract(rows[1:stop], rows[: stop - 1], out=filtered[1:, 1:])
+    else:
+        np.subtract(rows[start:stop], above, out=filtered[:, 1:])
+    data = filtered.data
+    compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    out = compressor.compress(data)
+    # a sync flush ends the strip on a byte boundary, so strips concatenate into one
+    # valid deflate stream (as pigz does)
+    out += compressor.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return out, zlib.adler32(data), filtered.size
+
+
+def encode_png(
+    image: Image.Image | UInt8Array, level: int = PNG_LEVEL, workers: int = 0
+) -> bytes:
+    """PNG file bytes of an 8-bit image, compressed in parallel strips.
+
+    image: PIL image of mode L, LA, RGB or RGBA, or uint8 (H, W) or (H, W, 1|2|3|4).
+    level: zlib level 0-9. workers: threads (0: one per CPU core).
+    Every row uses the "Up" filter; decoders see an ordinary 8-bit PNG.
+    """
+    if isinstance(image, Image.Image):
+        if image.mode not in ("L", "LA", "RGB", "RGBA"):
+            raise ValueError(f"encode_png takes L, LA, RGB or RGBA, got {image.mode}")
+        arr = np.asarray(image)
+    else:
+        arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(
+            f"expected a uint8 (H, W) or (H, W, 1|2|3|4) image, got {arr.shape} "
+            f"{arr.dtype}"
+        )
+    h, w, c = arr.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"cannot write an empty {w}x{h} image as PNG")
+    rows = np.ascontiguousarray(arr).reshape(h, w * c)
+    per_strip = max(1, _PNG_STRIP_BYTES // (w * c + 1))
+    bounds = [(y, min(y + per_strip, h)) for y in range(0, h, per_strip)]
+    workers = min(workers or cpu_count(), len(bounds))
+
+    def strip(bound: tuple[int, int]) -> tuple[bytes, int, int]:
+        return _deflate_strip(rows, *bound, level, bound[1] == h)
+
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(strip, bounds))
+    else:
+        parts = [strip(b) for b in bounds]
+    adler = 1
+    for _data, part_adler, length in parts:
+        adler = _adler32_combine(adler, part_adler, length)
+    # zlib header: deflate with a 32 KiB window, FCHECK making it a multiple of 31
+    stream = b"\x78\x01" + b"".join(p[0] for p in parts) + struct.pack(">I", adler)
+    header = struct.pack(">IIBBBBB", w, h, 8, _PNG_COLOR_TYPES[c], 0, 0, 0)
+    return b"".join(
+        (
+            _PNG_SIGNATURE,
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", stream),
+            _png_chunk(b"IEND", b""),
+        )
+    )
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int, what: str) -> None:
