@@ -559,7 +559,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.train_gan",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_dataclass_args(parser, GanConfig)
     cfg = dataclass_from_args(GanConfig, parser.parse_args(argv))
