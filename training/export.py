@@ -5,13 +5,15 @@
         --data ../shared/data/test/bsds500-test --out reports/default-bsds
     python -m training.export --model default \
         --test-report reports/default-bsds/summary.json
+    python -m training.export --run runs/cgan --model cgan --iteration 600
 
 Copies `RUN/best.weights.h5` to `core/weights/<model>.weights.h5` and `RUN/prior.npz` to
 `core/weights/<model>.prior.npz`, and writes the model's entry in
 `core/weights/manifest.json`: SHA-256 of both files, the training record (config, steps,
 epochs, best validation loss) and the licences of the encoder weights and data. Given
 evaluation reports of the shipped file (checked by hash), it records their figures and
-the quality bars of the foundation issue.
+the quality bars of the foundation issue. For a GAN run (`training.train_gan`) give
+`--iteration N`: the generator kept at that iteration is shipped.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from core.models import create_model, get_spec
 from core.weights import MANIFEST, WEIGHTS_DIR, file_sha256, read_manifest
 from training.prior import load_prior
 
-__all__ = ["attach_reports", "check_bars", "export_run", "main"]
+__all__ = ["attach_reports", "check_bars", "export_gan_run", "export_run", "main"]
 
 MAX_FILE_BYTES = 25 * 1024 * 1024
 
@@ -183,6 +185,62 @@ def export_run(
     return entry
 
 
+def export_gan_run(
+    run: Path,
+    iteration: int,
+    model: str = "cgan",
+    folder: Path = WEIGHTS_DIR,
+    note: str = "",
+) -> dict:
+    """Install the generator kept at `iteration` of a `training.train_gan` run.
+
+    The paper stopped its cGAN early (G degraded later), so the iteration is chosen
+    (from the run's sample grids and log), not taken as the last one. The record keeps
+    the run's config, the iteration, the seconds spent up to it and the losses and
+    discriminator accuracies logged there.
+    """
+    spec = get_spec(model)
+    src = run / "checkpoints" / f"generator-{iteration:06d}.weights.h5"
+    if not src.is_file():
+        kept = sorted(p.name for p in (run / "checkpoints").glob("generator-*.h5"))
+        raise FileNotFoundError(f"{src} does not exist; kept: {', '.join(kept)}")
+    dst = folder / (spec.weights or f"{model}.weights.h5")
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(dst, src.read_bytes())
+    config = json.loads((run / "config.json").read_text())
+    with (run / "log.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= iteration]
+    last = rows[-1] if rows else {}
+    training = {
+        "command": "python -m training.train_gan "
+        + " ".join(
+            f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}"
+            for k, v in config.items()
+        ),
+        "data": config["data"],
+        "iteration": iteration,
+        "batch_size": config.get("batch_size"),
+        "size": spec.input_size,
+        "steps": iteration,
+        "train_seconds": round(sum(float(r.get("seconds") or 0) for r in rows), 1),
+        "at_iteration": {k: float(v) for k, v in last.items() if k != "iteration"},
+    }
+    if note:
+        training["note"] = note
+    entry = {
+        "file": dst.name,
+        "sha256": file_sha256(dst),
+        "training": training,
+        "licences": {"data": DATA_LICENCE},
+    }
+    manifest = read_manifest(folder)
+    manifest[model] = entry
+    atomic_write_bytes(
+        folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()
+    )
+    return entry
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.export", description=__doc__.split("\n\n")[0]
@@ -194,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="alpha chosen by training.calibrate, folded into the logits' bias",
+    )
+    parser.add_argument(
+        "--iteration",
+        type=int,
+        default=0,
+        help="for a training.train_gan run: the kept generator checkpoint to ship",
     )
     parser.add_argument("--note", default="", help="kept in the training record")
     parser.add_argument("--val-report", default="", help="summary.json on val/")
@@ -207,7 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.run is None and not (args.val_report or args.test_report):
         parser.error("give --run to install weights, or reports to attach")
     try:
-        if args.run is not None:
+        if args.run is not None and get_spec(args.model).samples:
+            if not args.iteration:
+                parser.error("a GAN run needs --iteration (see its samples-*.png)")
+            entry = export_gan_run(args.run, args.iteration, args.model, note=args.note)
+        elif args.run is not None:
             entry = export_run(
                 args.run,
                 args.model,

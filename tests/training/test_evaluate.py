@@ -346,3 +346,36 @@ def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> No
     assert summary["config"]["semantic"] is False
     assert not (tmp_path / "out" / "report.html").exists()
     assert "default@other" in capsys.readouterr().out
+
+
+def test_export_gan_run_ships_the_chosen_iteration(tmp_path) -> None:
+    import json
+
+    from core.models import create_model
+    from training.export import export_gan_run
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    gen = create_model("cgan")
+    for it in (100, 200):
+        gen.save_weights(run / "checkpoints" / f"generator-{it:06d}.weights.h5")
+    cfg = {"data": ["tiny64"], "batch_size": 16, "iterations": 200}
+    (run / "config.json").write_text(json.dumps(cfg))
+    log_rows = ["iteration,d_loss,g_loss,seconds"]
+    log_rows += [f"{i},0.5,1.5,{i / 10}" for i in range(10, 201, 10)]
+    (run / "log.csv").write_text("\n".join(log_rows) + "\n")
+    folder = tmp_path / "weights"
+    entry = export_gan_run(run, 100, folder=folder)
+    shipped = folder / "cgan.weights.h5"
+    assert entry["file"] == "cgan.weights.h5"
+    assert (
+        shipped.read_bytes()
+        == (run / "checkpoints" / "generator-000100.weights.h5").read_bytes()
+    )
+    t = entry["training"]
+    assert t["iteration"] == 100 and t["batch_size"] == 16
+    assert t["train_seconds"] == pytest.approx(sum(i / 10 for i in range(10, 101, 10)))
+    assert t["at_iteration"]["g_loss"] == 1.5
+    assert json.loads((folder / "manifest.json").read_text())["cgan"] == entry
+    with pytest.raises(FileNotFoundError, match="generator-000200"):
+        export_gan_run(run, 150, folder=folder)
