@@ -122,6 +122,11 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return worker_index(strategy) == 0
 
 
+def _per_replica(strategy: tf.distribute.Strategy, value: tf.Tensor) -> object:
+    """`value` on every local replica, as distributed values."""
+    return strategy.experimental_distribute_values_from_function(lambda _: value)
+
+
 def sum_over_workers(strategy: tf.distribute.Strategy, value: np.ndarray) -> np.ndarray:
     """Element-wise sum of each worker's `value`; every worker gets the result.
 
@@ -132,13 +137,9 @@ def sum_over_workers(strategy: tf.distribute.Strategy, value: np.ndarray) -> np.
         return local
     # every local replica contributes an equal part, so replicas per worker cancel
     share = tf.constant(local * worker_count(strategy) / strategy.num_replicas_in_sync)
-
-    @tf.function
-    def reduce() -> tf.Tensor:
-        context = tf.distribute.get_replica_context()
-        return context.all_reduce(tf.distribute.ReduceOp.SUM, share)
-
-    total = strategy.experimental_local_results(strategy.run(reduce))[0]
+    total = strategy.reduce(
+        tf.distribute.ReduceOp.SUM, _per_replica(strategy, share), axis=None
+    )
     return total.numpy()
 
 
@@ -146,11 +147,5 @@ def min_over_workers(strategy: tf.distribute.Strategy, value: int) -> int:
     """The smallest of the workers' `value`s; a collective, like `sum_over_workers`."""
     if worker_count(strategy) == 1:
         return int(value)
-    mine = tf.constant([value], tf.int64)
-
-    @tf.function
-    def gather() -> tf.Tensor:
-        return tf.distribute.get_replica_context().all_gather(mine, axis=0)
-
-    every = strategy.experimental_local_results(strategy.run(gather))[0]
-    return int(tf.reduce_min(every))
+    mine = _per_replica(strategy, tf.constant([value], tf.int64))
+    return int(tf.reduce_min(strategy.gather(mine, axis=0)))

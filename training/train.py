@@ -40,6 +40,7 @@ import logging
 import math
 import sys
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -323,6 +324,10 @@ class Trainer:
             "step": tf.Variable(0, dtype=tf.int64, aggregation=first),
             "epoch": tf.Variable(0, dtype=tf.int64, aggregation=first),
             "best_val": tf.Variable(math.inf, dtype=tf.float64, aggregation=first),
+            # the data position is per worker: a resume needs the same worker count
+            "workers": tf.Variable(
+                worker_count(self.strategy), dtype=tf.int64, aggregation=first
+            ),
         }
         if self.loss_scaled:
             self.counters["loss_scale"] = tf.Variable(
@@ -521,6 +526,13 @@ class Trainer:
         self.step = int(self.counters["step"].numpy())
         self.epoch = int(self.counters["epoch"].numpy())
         self.best_val = float(self.counters["best_val"].numpy())
+        saved_by = int(self.counters["workers"].numpy())
+        if saved_by != worker_count(self.strategy):
+            raise ValueError(
+                f"checkpoint {path} was written by {saved_by} workers, this run has "
+                f"{worker_count(self.strategy)}: resume with as many workers (each "
+                "restores its own data position), or start a new --out"
+            )
         return True
 
     def _load_previous_format(self, folder: Path) -> bool:
@@ -701,6 +713,7 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
             out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2).encode()
         )
     sources = list_sources(list(cfg.data))
+    _check_same_sources(sources, strategy)
     mine = tf.distribute.InputContext(
         worker_count(strategy), worker_index(strategy), strategy.num_replicas_in_sync
     )
@@ -731,6 +744,13 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
         trainer.class_weights.assign(_class_weights(cfg, out, own, strategy))
         if worker_count(strategy) == 1 and trainer.load_checkpoint(ckpt):
             log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
+        # decided together, so that no worker waits alone in the next collective
+        previous = np.array(float((ckpt / "state.json").exists()))
+        if worker_count(strategy) > 1 and sum_over_workers(strategy, previous) > 0:
+            raise ValueError(
+                f"{ckpt} holds a checkpoint of the previous format, which resumes on "
+                "one worker only; resume it there, or start a new --out"
+            )
     val_ds = make_dataset(list(cfg.val), pipe, training=False) if chief else None
     if val_ds is not None and cfg.val_batches:
         val_ds = val_ds.take(cfg.val_batches)
@@ -806,6 +826,22 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
             _plot_curves(rows, out / "curves.png")
         trainer.save_checkpoint(ckpt)
     return out / "best.weights.h5"
+
+
+def _check_same_sources(sources: list[Path], strategy: tf.distribute.Strategy) -> None:
+    """Raise ValueError unless every worker lists the same sources (names, order).
+
+    Worker i trains on sources i, i + n, ... of its own listing, so the listings
+    must agree, or shards would be read twice or never.
+    """
+    names = "\n".join(p.name for p in sources).encode()
+    mine = np.array([len(sources), zlib.crc32(names) % 1_000_003], np.float64)
+    total = sum_over_workers(strategy, mine)
+    if np.abs(total - mine * worker_count(strategy)).max() > 0.5:
+        raise ValueError(
+            "the workers list different training sources; every worker must see "
+            "the same shard names under --data (see docs/distributed.md)"
+        )
 
 
 def _flush_steps(pending: list[dict], out: Path, chief: bool) -> list[dict]:

@@ -37,7 +37,7 @@ from training.data import (
 )
 from training.shard import ShardConfig, write_shards
 from training.shard import main as shard_main
-from training.train import TrainConfig, resolve_config
+from training.train import TrainConfig, Trainer, resolve_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "tiny-test-lab"
@@ -48,15 +48,17 @@ PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 # (measured: 1.2e-7 relative at most)
 MULTIWORKER_RTOL = 1e-5
 
-# Runs training.train's main in a fresh process, with the tiny model registered;
-# argv[1] > 0 kills the process with SIGKILL as it is about to train that step.
+# Runs training.train's main in a fresh process, with the tiny model registered.
+# argv[1] > 0: SIGKILL as the process is about to train that step; argv[2] > 1: a
+# MirroredStrategy over that many logical CPUs (as on a machine with several GPUs).
 RUNNER = textwrap.dedent(
     """
     import os, signal, sys
+    import tensorflow as tf
     from tests.training.test_distribute import register_tiny_model
     register_tiny_model()
     from training import train
-    kill_at = int(sys.argv[1])
+    kill_at, replicas = int(sys.argv[1]), int(sys.argv[2])
     if kill_at:
         step = train.Trainer.train_step
         def train_step(self, *args):
@@ -64,7 +66,14 @@ RUNNER = textwrap.dedent(
                 os.kill(os.getpid(), signal.SIGKILL)
             return step(self, *args)
         train.Trainer.train_step = train_step
-    raise SystemExit(train.main(sys.argv[2:]))
+    if replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * replicas
+        )
+        devices = [f"/cpu:{i}" for i in range(replicas)]
+        train.make_strategy = lambda kind: tf.distribute.MirroredStrategy(devices)
+    raise SystemExit(train.main(sys.argv[3:]))
     """
 )
 
@@ -155,9 +164,11 @@ def _train_args(shards: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
-def _run(args: list[str], kill_at: int = 0, **popen) -> subprocess.Popen:
+def _run(
+    args: list[str], kill_at: int = 0, replicas: int = 1, **popen
+) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, str(kill_at), *args],
+        [sys.executable, "-c", RUNNER, str(kill_at), str(replicas), *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -206,8 +217,8 @@ def _free_ports(n: int) -> list[int]:
 
 
 # The training runs start together (each process spends seconds importing TensorFlow):
-# two workers and one process for the multi-worker test, an unbroken run and one
-# killed with SIGKILL for the resume test.
+# two workers, one process with two mirrored replicas and one plain process for the
+# multi-worker tests, an unbroken run and one killed with SIGKILL for the resume test.
 MULTIWORKER_ARGS = ("--epochs", "2", "--steps-per-epoch", "3", "--no-shuffle")
 RESUME_ARGS = ("--epochs", "2", "--steps-per-epoch", "4", "--checkpoint-every", "3")
 RESUME_ARGS += ("--model-options", "dropout=0.3")
@@ -231,6 +242,11 @@ class _Runs:
         }
         self.procs["one"] = _run(
             _train_args(shards, root / "one", *MULTIWORKER_ARGS), env=_env()
+        )
+        self.procs["mirrored"] = _run(
+            _train_args(shards, root / "mirrored", *MULTIWORKER_ARGS),
+            replicas=2,
+            env=_env(),
         )
         self.procs["unbroken"] = _run(self.resume_args(root / "unbroken"), env=_env())
         self.procs["killed"] = _run(
@@ -292,6 +308,18 @@ def test_multiworker_two_workers_match_one(runs) -> None:
         np.testing.assert_array_equal(a["counts"], b["counts"])
     assert not (two / "checkpoint" / "worker-1" / "prior.npz").exists()
     assert (two / "best.weights.h5").exists() and (two / "metrics.csv").exists()
+
+
+def test_multiworker_mirrored_replicas_match_one(runs) -> None:
+    """Two mirrored replicas train like one process (the multi-GPU path).
+
+    Two logical CPUs stand in for GPUs; the worker's batch of 4 is split in two.
+    """
+    runs.wait("mirrored")
+    runs.wait("one")
+    mirrored, one = _steps(runs.root / "mirrored"), _steps(runs.root / "one")
+    assert mirrored[:, 0].tolist() == list(range(1, 7))
+    np.testing.assert_allclose(mirrored, one, rtol=MULTIWORKER_RTOL)
 
 
 # ------------------------------------------------------------------ resume
@@ -433,3 +461,66 @@ def test_train_defaults_come_from_the_model_spec() -> None:
     assert (plain.lr, plain.batch_size, plain.size) == (5e-4, 16, 160)
     with pytest.raises(ValueError, match="precision"):
         resolve_config(TrainConfig(model=TINY, precision="float16"))
+
+
+# ------------------------------------------------------ in-process trainer checks
+
+
+def _tiny_trainer(tmp_path: Path, **options) -> Trainer:
+    cfg = TrainConfig(model=TINY, out=str(tmp_path), warmup_steps=1, **options)
+    return Trainer(cfg, total_steps=10, class_weights=np.ones(NUM_BINS))
+
+
+def _batch(rng: np.random.Generator) -> tuple[tf.Tensor, tf.Tensor]:
+    lightness = rng.uniform(0, 100, (4, SIZE, SIZE, 1)).astype(np.float32)
+    ab = rng.uniform(-60, 60, (4, SIZE // 2, SIZE // 2, 2)).astype(np.float32)
+    return tf.constant(lightness), tf.constant(ab)
+
+
+def test_resume_refuses_another_number_of_workers(tmp_path, rng) -> None:
+    trainer = _tiny_trainer(tmp_path)
+    trainer.train_step(*_batch(rng))
+    trainer.step = 1
+    trainer.counters["workers"].assign(2)  # as if written by a 2-worker run
+    trainer.save_checkpoint(tmp_path / "checkpoint")
+    with pytest.raises(ValueError, match="written by 2 workers, this run has 1"):
+        _tiny_trainer(tmp_path).load_checkpoint(tmp_path / "checkpoint")
+
+
+def test_mixed_float16_skips_steps_with_non_finite_gradients(tmp_path, rng) -> None:
+    trainer = _tiny_trainer(tmp_path, precision="mixed_float16")
+    assert trainer.model.get_layer("logits").compute_dtype == "float16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is back
+    scale, good = trainer.counters["loss_scale"], trainer.counters["good_steps"]
+    before = [v.numpy() for v in trainer.model.trainable_weights]
+    scale.assign(3e38)  # the scaled loss overflows: every gradient is inf or nan
+    loss = trainer.train_step(*_batch(rng))
+    assert loss.dtype == tf.float32 and np.isfinite(float(loss))
+    for v, old in zip(trainer.model.trainable_weights, before, strict=True):
+        np.testing.assert_array_equal(v.numpy(), old)  # the step was skipped
+    assert float(scale.numpy()) == pytest.approx(1.5e38) and int(good.numpy()) == 0
+    scale.assign(8.0)
+    trainer.train_step(*_batch(rng))
+    assert int(good.numpy()) == 1 and int(trainer.dec_opt.iterations.numpy()) == 1
+    changed = [
+        not np.array_equal(v.numpy(), old)
+        for v, old in zip(trainer.model.trainable_weights, before, strict=True)
+    ]
+    assert all(changed)
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_and_the_loss_in_float32(
+    tmp_path, rng
+) -> None:
+    trainer = _tiny_trainer(tmp_path, precision="mixed_bfloat16")
+    lightness, ab = _batch(rng)
+    assert trainer.model(lightness / 100.0).dtype == tf.bfloat16
+    assert all(v.dtype == "float32" for v in trainer.model.weights)
+    losses = [float(trainer.train_step(lightness, ab)) for _ in range(3)]
+    reference = _tiny_trainer(tmp_path / "f32")
+    reference.model.set_weights(trainer.model.get_weights())
+    # the same network in bfloat16 and float32 agrees to bfloat16's precision
+    assert float(trainer.eval_step(lightness, ab)) == pytest.approx(
+        float(reference.eval_step(lightness, ab)), rel=2e-2
+    )
+    assert losses[-1] < losses[0]
