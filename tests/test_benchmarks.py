@@ -1,0 +1,117 @@
+"""The benchmark's --quick run gives every figure, and the performance page is built
+from its JSON. Figures are checked for presence and sign, never for speed."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks import performance_doc
+from benchmarks import run as bench
+
+# (section path, key) that every run must fill with a positive number
+FIGURES = [
+    ("peak", "float32_gflops"),
+    ("peak", "bfloat16_gflops"),
+    ("reference", "gflops"),
+    ("reference", "batch1_images_per_s"),
+    ("reference", "peak_fraction_batch1"),
+    ("end_to_end.1mp", "median_ms"),
+    ("end_to_end.1mp", "first_ms"),
+    ("end_to_end.12mp", "median_ms"),
+    ("memory", "peak_mb"),
+    ("memory", "after_load_mb"),
+    ("cli", "images_per_s"),
+    ("cli", "cores_busy"),
+    ("cli", "one_by_one_images_per_s"),
+    ("training.models.default@128", "images_per_s"),
+    ("training.pipeline", "images_per_s"),
+    ("training.pipeline", "over_training"),
+]
+MODEL_FIGURES = [
+    "gflops",
+    "params",
+    "batch1_images_per_s",
+    "batch16_images_per_s",
+    "speedup_batch1",
+    "peak_fraction_batch1",
+    "peak_fraction_batch16",
+]
+
+
+def _get(data: dict, path: str) -> dict:
+    for part in path.split("."):
+        data = data[part]
+    return data
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    assert bench.main(["--quick", "--folder-images", "4", "--out", str(out)]) == 0
+    return json.loads(out.read_text()), out
+
+
+def _positive(value) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+@pytest.mark.slow
+def test_quick_run_has_every_figure_and_all_are_positive(quick) -> None:
+    results, _path = quick
+    for section, key in FIGURES:
+        assert _positive(_get(results, section)[key]), (section, key)
+    from core.models import list_models
+
+    assert sorted(results["models"]) == sorted(list_models())
+    for name, entry in results["models"].items():
+        for key in MODEL_FIGURES:
+            assert _positive(entry[key]), (name, key)
+        assert entry["size"] == (64 if name == "cgan" else 256)
+    assert results["models"]["default"]["eager_batch1_images_per_s"] > 0
+    assert results["reference"]["width"] == 1.0 and results["reference"]["params"] > 3e7
+    assert (
+        results["meta"]["quick"] is True and len(results["meta"]["load_at_start"]) == 3
+    )
+    assert [g["key"] for g in results["goals"]] == [g[0] for g in bench.GOALS]
+    assert all(_positive(g["value"]) for g in results["goals"])
+    for key, lever in results["levers"].items():
+        if "before_ms" in lever:
+            assert _positive(lever["before_ms"]) and _positive(lever["after_ms"]), key
+
+
+@pytest.mark.slow
+def test_performance_page_is_generated_from_the_json(quick, tmp_path) -> None:
+    _results, path = quick
+    template = tmp_path / "template.md"
+    template.write_text(
+        "## Reading\n\n1 MP took {{after.end_to_end.1mp.median_ms|.0f}} ms "
+        "(before: {{before.end_to_end.1mp.median_ms|.0f}} ms).\n"
+    )
+    out = tmp_path / "performance.md"
+    code = performance_doc.main(
+        [
+            "--before",
+            str(path),
+            "--after",
+            str(path),
+            "--template",
+            str(template),
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    page = out.read_text()
+    assert "| default |" in page and "reference: vgg16-cls, width 1.0" in page
+    assert "{{" not in page and "1 MP took " in page
+    assert page.count("| goal | target | before | after | met |") == 1
+
+
+def test_fill_template_formats_values_and_names_missing_paths() -> None:
+    data = {"after": {"cli": {"images_per_s": 3.14159}, "levers": {"a@b": {"x": 2}}}}
+    text = "{{after.cli.images_per_s|.2f}} and {{ after.levers.a@b.x }}"
+    assert performance_doc.fill_template(text, data) == "3.14 and 2"
+    with pytest.raises(KeyError, match="after.cli.nope"):
+        performance_doc.fill_template("{{after.cli.nope}}", data)
