@@ -72,6 +72,7 @@ log = logging.getLogger(__name__)
 
 _PAPER = get_spec("cgan").train_defaults  # paper Table 1: lr, batch size, noise
 SAMPLE_IMAGES = 8  # validation photos in each checkpoint's sample grid
+GAN_PRECISIONS = ("float32", "mixed_bfloat16")
 LOG_COLUMNS = (
     "iteration",
     "d_loss",
@@ -117,6 +118,10 @@ class GanConfig:
     strategy: str = field(
         default="auto",
         metadata={"help": "auto, default, mirrored or multiworker (TF_CONFIG)"},
+    )
+    precision: str = field(
+        default="float32",
+        metadata={"help": "float32 or mixed_bfloat16 (losses stay float32)"},
     )
 
 
@@ -208,11 +213,22 @@ class GanTrainer:
     ) -> None:
         self.cfg = cfg
         self.strategy = strategy or tf.distribute.get_strategy()
-        with self.strategy.scope():
-            self.generator = create_model(
-                "cgan", pretrained=False, noise_dim=cfg.noise_dim
+        if cfg.precision not in GAN_PRECISIONS:
+            raise ValueError(
+                f"--precision {cfg.precision!r}: expected one of {GAN_PRECISIONS}"
             )
-            self.discriminator = build_discriminator()
+        previous = keras.config.dtype_policy()
+        # layers keep the policy they were built with; the global one is put back
+        keras.config.set_dtype_policy(cfg.precision)
+        try:
+            with self.strategy.scope():
+                self.generator = create_model(
+                    "cgan", pretrained=False, noise_dim=cfg.noise_dim
+                )
+                self.discriminator = build_discriminator()
+        finally:
+            keras.config.set_dtype_policy(previous)
+        with self.strategy.scope():
             self.g_opt = keras.optimizers.Adam(
                 cfg.lr, beta_1=cfg.beta_1, beta_2=cfg.beta_2
             )
@@ -232,7 +248,9 @@ class GanTrainer:
         )
 
     def _discriminate(self, y: tf.Tensor, uv: tf.Tensor) -> tf.Tensor:
-        return self.discriminator(tf.concat([y, uv], axis=-1), training=True)[:, 0]
+        """D's logit, float32 (B,), whatever the compute precision."""
+        x = tf.concat([y, tf.cast(uv, y.dtype)], axis=-1)
+        return tf.cast(self.discriminator(x, training=True)[:, 0], tf.float32)
 
     def _d_replica_step(
         self, y: tf.Tensor, uv: tf.Tensor, z: tf.Tensor
