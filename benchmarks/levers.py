@@ -155,31 +155,14 @@ def _png_levers(image: Image.Image, label: str, repeats: int) -> list[dict[str, 
 def measure_levers(
     colorizer: Colorizer, photos: dict[str, Any], repeats: int, full: bool
 ) -> dict[str, Any]:
-    """Every lever's before and after, in ms (see the module docstring)."""
+    """Every lever's before and after, in ms (see the module docstring).
+
+    full: also the levers that trace or compile networks, the 12 MP PNGs and the
+    TensorFlow settings (fresh processes); --quick measures only the cheap ones.
+    """
     levers: dict[str, Any] = {}
-    fp32 = create_model("default", pretrained=False)
-    traced = _network(fp32)
-    levers["xla"] = _pair(
-        "default network, 256x256, batch 1",
-        ("tf.function", traced),
-        ("tf.function(jit_compile=True)", _network(fp32, jit=True)),
-        repeats,
-        kept=False,
-    )
-    levers["decode_in_graph"] = _pair(
-        "default network and annealed mean, 160x256 (a 1 MP photo)",
-        ("logits to numpy, decode_logits", _decoding(fp32, in_graph=False)),
-        ("softmax and bin centres inside the traced graph", _decoding(fp32, True)),
-        repeats,
-        kept=True,
-    )
-    levers["bf16_inference"] = _pair(
-        "default network, 256x256, batch 1",
-        ("float32", traced),
-        ("mixed bfloat16", _network(_bf16_default())),
-        repeats,
-        kept=False,
-    )
+    if full:
+        levers.update(_network_levers(repeats))
     path12 = photos["12mp"]
     pixels, _alpha = load_pixels(path12)
     levers["luma_12mp"] = _pair(
@@ -196,8 +179,7 @@ def measure_levers(
         kept=True,
     )
     lightness = pixels_to_luma(pixels)
-    raw = colorizer.predict_output(lightness)
-    ab_small = colorizer.output_to_chroma(raw)
+    ab_small = colorizer.output_to_chroma(colorizer.predict_output(lightness))
     lab = np.broadcast_to(lightness[..., None], (*lightness.shape, 3))  # only L is read
     levers["compose_12mp"] = _pair(
         "upsample chroma, Lab to 8-bit RGB, 12 MP",
@@ -209,7 +191,7 @@ def measure_levers(
         repeats,
         kept=True,
     )
-    for label, key in (("1 MP", "1mp"), ("12 MP", "12mp")):
+    for label, key in (("1 MP", "1mp"), ("12 MP", "12mp"))[: 2 if full else 1]:
         image = colorizer.colorize(photos[key])
         for entry in _png_levers(image, label, repeats):
             suffix = "level6" if "6" in entry["before"] else "level1"
@@ -217,6 +199,35 @@ def measure_levers(
     if full:
         levers["network_settings"] = network_settings()
     return levers
+
+
+def _network_levers(repeats: int) -> dict[str, Any]:
+    """XLA, decoding inside the graph and bfloat16, on the default network."""
+    fp32 = create_model("default", pretrained=False)
+    traced = _network(fp32)
+    return {
+        "xla": _pair(
+            "default network, 256x256, batch 1",
+            ("tf.function", traced),
+            ("tf.function(jit_compile=True)", _network(fp32, jit=True)),
+            repeats,
+            kept=False,
+        ),
+        "decode_in_graph": _pair(
+            "default network and annealed mean, 160x256 (a 1 MP photo)",
+            ("logits to numpy, decode_logits", _decoding(fp32, in_graph=False)),
+            ("softmax and bin centres inside the traced graph", _decoding(fp32, True)),
+            repeats,
+            kept=True,
+        ),
+        "bf16_inference": _pair(
+            "default network, 256x256, batch 1",
+            ("float32", traced),
+            ("mixed bfloat16", _network(_bf16_default())),
+            repeats,
+            kept=False,
+        ),
+    }
 
 
 # A fresh interpreter per setting: oneDNN and thread counts are fixed when TensorFlow

@@ -30,6 +30,15 @@ __all__ = ["DocConfig", "fill_template", "main", "performance_markdown"]
 log = logging.getLogger(__name__)
 
 PERF_DIR = Path("docs/results/perf")
+# (summary key, label, display scale, digits, largest allowed drop in summary units)
+QUALITY: tuple[tuple[str, str, float, int, float], ...] = (
+    ("psnr", "PSNR (dB)", 1.0, 3, 0.2),
+    ("ssim", "SSIM", 1.0, 4, 0.0),
+    ("auc", "AuC (%)", 100.0, 3, 0.005),
+    ("auc_rebalanced", "AuC rebalanced (%)", 100.0, 3, 0.0),
+    ("ciede2000", "dE00", 1.0, 3, 0.0),
+    ("cf_signed", "colourfulness (signed)", 1.0, 3, 0.0),
+)
 _PLACEHOLDER = re.compile(r"\{\{\s*([\w.@-]+)\s*(?:\|\s*([^}]*?))?\s*\}\}")
 
 
@@ -42,6 +51,14 @@ class DocConfig:
     after: str = field(
         default=str(PERF_DIR / "after.json"),
         metadata={"help": "benchmark JSON of the current code"},
+    )
+    quality_before: str = field(
+        default=str(PERF_DIR / "quality-before.summary.json"),
+        metadata={"help": "training.evaluate summary.json of the code before"},
+    )
+    quality_after: str = field(
+        default=str(PERF_DIR / "quality-after.summary.json"),
+        metadata={"help": "training.evaluate summary.json of the current code"},
     )
     template: str = field(
         default=str(PERF_DIR / "template.md"),
@@ -245,10 +262,42 @@ def _levers(r: dict[str, Any]) -> list[str]:
     return table
 
 
+def _quality(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The default model's evaluation figures before and after, with the allowance."""
+    rows = []
+    for key, label, scale, digits, allowed in QUALITY:
+        b = before["models"]["default"][key] * scale
+        a = after["models"]["default"][key] * scale
+        rows.append(
+            [
+                label,
+                f"{b:.{digits}f}",
+                f"{a:.{digits}f}",
+                f"{a - b:+.{digits}f}",
+                f"{allowed * scale:.{digits}f}" if allowed else "-",
+            ]
+        )
+    cfg = after["config"]
+    return [
+        f"`{cfg['command']}` (before: `{before['config']['command']}`), "
+        f"weights `{cfg['weights_sha256']['default'][:12]}`; "
+        f"{after['models']['default'].get('images', '?')} photos.",
+        "",
+        *_table(["default model", "before", "after", "change", "allowed drop"], rows),
+    ]
+
+
 def performance_markdown(
-    before: dict[str, Any], after: dict[str, Any], reading: str, command: str
+    before: dict[str, Any],
+    after: dict[str, Any],
+    reading: str,
+    command: str,
+    quality: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> str:
-    """The whole page from two benchmark results and the filled-in reading."""
+    """The whole page from two benchmark results and the filled-in reading.
+
+    quality: training.evaluate summaries (before, after) of the default model.
+    """
     peak = after["peak"]
     lines = [
         "# Performance on a plain CPU",
@@ -283,6 +332,7 @@ def performance_markdown(
         "",
         *_end_to_end(before, after),
         "",
+        *(["## Quality", "", *_quality(*quality), ""] if quality else []),
         "## Training (after)",
         "",
         *_training(after),
@@ -311,12 +361,21 @@ def main(argv: list[str] | None = None) -> int:
         before = json.loads(Path(cfg.before).read_text())
         after = json.loads(Path(cfg.after).read_text())
         template = Path(cfg.template).read_text()
-        reading = fill_template(template, {"before": before, "after": after})
+        quality = None
+        if Path(cfg.quality_before).exists() and Path(cfg.quality_after).exists():
+            quality = (
+                json.loads(Path(cfg.quality_before).read_text()),
+                json.loads(Path(cfg.quality_after).read_text()),
+            )
+        data = {"before": before, "after": after}
+        if quality:
+            data.update(quality_before=quality[0], quality_after=quality[1])
+        reading = fill_template(template, data)
     except (OSError, json.JSONDecodeError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     command = "python -m benchmarks.performance_doc"
-    markdown = performance_markdown(before, after, reading, command)
+    markdown = performance_markdown(before, after, reading, command, quality)
     atomic_write_bytes(Path(cfg.out), markdown.encode())
     print(cfg.out)
     return 0
