@@ -148,6 +148,7 @@ def _png_levers(image: Image.Image, label: str, repeats: int) -> list[dict[str, 
             kept=True,
         )
         entry["before_bytes"], entry["after_bytes"] = sizes[name], sizes["ours"]
+        entry["size_ratio"] = sizes["ours"] / sizes[name]
         out.append(entry)
     return out
 

@@ -70,11 +70,15 @@ class DocConfig:
 
 
 def _lookup(data: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path; a number indexes a list (`meta.load.cli.0`)."""
     value: Any = data
     for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
             raise KeyError(f"no {path!r} in the results (missing {part!r})")
-        value = value[part]
     return value
 
 
@@ -100,8 +104,9 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    align = ["---"] + ["---:"] * (len(header) - 1)
+def _table(header: list[str], rows: list[list[str]], text: int = 1) -> list[str]:
+    """A Markdown table: the first `text` columns left-aligned, numbers right."""
+    align = ["---"] * text + ["---:"] * (len(header) - text)
     return [_row(header), _row(align), *(_row(r) for r in rows)]
 
 
@@ -191,7 +196,7 @@ def _end_to_end(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     rows[-1][3] = "-"
     for path, what in (
         ("cli.images_per_s", "CLI on a folder (images/s)"),
-        ("cli.cores_busy", "CLI: CPU cores busy"),
+        ("cli.cores_busy", "CLI: CPU cores busy (CPU s / wall s)"),
     ):
         b, a = _lookup(before, path), _lookup(after, path)
         rows.append([what, _num(b, 2), _num(a, 2), f"{a / b:.1f}x"])
@@ -215,7 +220,15 @@ def _training(r: dict[str, Any]) -> list[str]:
             _num(pipe["images_per_s"]),
         ]
     )
-    table = _table(["run", "model", "size", "batch", "precision", "img/s"], rows)
+    table = _table(
+        ["run", "model", "size", "batch", "precision", "img/s"], rows, text=2
+    )
+    if "cgan" in r["training"]["models"]:
+        table += [
+            "",
+            "cgan: one iteration of `training.train_gan` (a discriminator step, then a "
+            "generator step, on two minibatches; both counted).",
+        ]
     skipped = r["training"].get("skipped", [])
     if skipped:
         table += ["", "Not measured: " + "; ".join(skipped) + "."]
@@ -246,7 +259,18 @@ def _levers(r: dict[str, Any]) -> list[str]:
             ]
         )
     table = _table(
-        ["lever", "measured on", "before", "after", "ms", "ms", "speed-up", ""], rows
+        [
+            "lever",
+            "measured on",
+            "before",
+            "after",
+            "before (ms)",
+            "after (ms)",
+            "speed-up",
+            "",
+        ],
+        rows,
+        text=4,
     )
     settings = r["levers"].get("network_settings")
     if settings:

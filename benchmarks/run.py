@@ -462,19 +462,24 @@ def _cli_throughput(
         cpus.append(_cpu_seconds() - cpu0)
         if (done, failed) != (n, 0):
             raise RuntimeError(f"CLI run: {done} colorized, {failed} failed of {n}")
-    one_by_one = []
+    one_by_one, one_by_one_cpus = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        cpu0, t0 = _cpu_seconds(), time.perf_counter()
         for job in plan.jobs:
             colorize_file(job, cfg, colorizer)
         one_by_one.append(time.perf_counter() - t0)
+        one_by_one_cpus.append(_cpu_seconds() - cpu0)
     wall = float(np.median(walls))
     return {
         "images": n,
         "images_per_s": n / wall,
+        # CPU seconds per wall second: cores kept busy (other processes take a share)
         "cores_busy": float(np.median(np.array(cpus) / np.array(walls))),
         "cores": _cores(),
         "one_by_one_images_per_s": n / float(np.median(one_by_one)),
+        "one_by_one_cores_busy": float(
+            np.median(np.array(one_by_one_cpus) / np.array(one_by_one))
+        ),
         "speedup_over_one_by_one": float(np.median(one_by_one)) / wall,
     }
 
@@ -525,6 +530,40 @@ def _train_step(
     return lambda: step(lightness, ab).numpy()
 
 
+def _gan_training(cfg: BenchConfig, plan: _Plan) -> dict[str, Any]:
+    """Images/s of training.train_gan's iteration (a D step, then a G step).
+
+    Each iteration takes two minibatches of 64x64 photos, both counted.
+    """
+    from training.train_gan import GanConfig, GanTrainer, make_gan_dataset
+
+    spec = get_spec("cgan")
+    batch = spec.train_defaults.get("batch_size", DEFAULT_TRAIN_BATCH)
+    side = spec.input_size
+    photos = [
+        np.asarray(p.resize((side, side), Image.Resampling.BILINEAR))
+        for p in _source_photos(cfg.photos, 2 * batch)
+    ]
+    gan = GanConfig(batch_size=batch, noise_dim=spec.noise_dim, seed=cfg.seed)
+    trainer = GanTrainer(gan)
+    data = iter(make_gan_dataset(np.stack(photos), batch, spec.noise_dim, cfg.seed))
+    d_batch, g_batch = next(data), next(data)
+    seconds = _median_seconds_within(
+        lambda: trainer.train_step(d_batch, g_batch),
+        plan.train_warmup,
+        plan.train_steps,
+        TRAIN_BUDGET_S,
+    )
+    return {
+        "model": "cgan",
+        "size": side,
+        "batch_size": batch,
+        "precision": gan.precision,
+        "images_per_s": 2 * batch / seconds["median_s"],
+        "step_ms": seconds["median_s"] * 1000.0,
+    }
+
+
 def _bench_training(cfg: BenchConfig, plan: _Plan) -> dict[str, Any]:
     """Images/s of training steps, and of the input pipeline alone."""
     goal = (GOAL_TRAIN_SIZE, DEFAULT_TRAIN_BATCH)
@@ -536,7 +575,7 @@ def _bench_training(cfg: BenchConfig, plan: _Plan) -> dict[str, Any]:
         for name in list_models():
             spec = get_spec(name)
             if spec.color_space != "lab":
-                continue  # the cGAN trains with its own adversarial step
+                continue  # the cGAN: its own adversarial step, below
             size = spec.train_defaults.get("size", DEFAULT_TRAIN_SIZE)
             batch = spec.train_defaults.get("batch_size", DEFAULT_TRAIN_BATCH)
             runs.append((name, name, size, batch, "float32"))
@@ -559,8 +598,10 @@ def _bench_training(cfg: BenchConfig, plan: _Plan) -> dict[str, Any]:
         log.info(
             "trained %s at %d: %.1f images/s", key, size, batch / seconds["median_s"]
         )
+    if plan.train_models and "cgan" in list_models():
+        out["models"]["cgan"] = _gan_training(cfg, plan)
     out["skipped"] = [
-        f"{name}: {'YUV model, adversarial training' if plan.train_models else 'quick'}"
+        f"{name}: {'--quick' if cfg.quick else 'no trainer for this model'}"
         for name in list_models()
         if name not in {m["model"] for m in out["models"].values()}
     ]

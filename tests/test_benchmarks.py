@@ -111,7 +111,9 @@ def test_performance_page_is_generated_from_the_json(quick, tmp_path) -> None:
 
 def test_fill_template_formats_values_and_names_missing_paths() -> None:
     data = {"after": {"cli": {"images_per_s": 3.14159}, "levers": {"a@b": {"x": 2}}}}
+    data["after"]["load"] = [7.5, 6.25]
     text = "{{after.cli.images_per_s|.2f}} and {{ after.levers.a@b.x }}"
     assert performance_doc.fill_template(text, data) == "3.14 and 2"
+    assert performance_doc.fill_template("{{after.load.1|.1f}}", data) == "6.2"
     with pytest.raises(KeyError, match="after.cli.nope"):
         performance_doc.fill_template("{{after.cli.nope}}", data)
