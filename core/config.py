@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import types
 import typing
 from typing import Any, TypeVar
 
-__all__ = ["add_dataclass_args", "dataclass_from_args"]
+__all__ = ["add_dataclass_args", "command_line", "dataclass_from_args"]
 
 T = TypeVar("T")
 
@@ -68,3 +69,20 @@ def dataclass_from_args(cls: type[T], args: argparse.Namespace) -> T:
             v = tuple(v)
         values[f.name] = v
     return cls(**values)
+
+
+def command_line(module: str, config: dict[str, Any]) -> str:
+    """The command that rebuilds `config` (a dataclass's fields as a dict, e.g. a run's
+    config.json) through `add_dataclass_args`: booleans as `--x` / `--no-x`, sequences
+    spread, empty values left out."""
+    args = ["python", "-m", module]
+    for name, value in config.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + name.replace("_", "-"))
+        elif isinstance(value, list | tuple):
+            if value:
+                args += [flag, *map(str, value)]
+        elif value not in (None, ""):
+            args += [flag, str(value)]
+    return shlex.join(args)

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from core.atomic import atomic_write_bytes
+from core.config import command_line
 from core.models import create_model, get_spec
 from core.weights import MANIFEST, WEIGHTS_DIR, file_sha256, read_manifest
 from training.prior import load_prior
@@ -157,11 +158,7 @@ def export_run(
         rows = list(csv.DictReader(f))
     best = min(rows, key=lambda r: float(r["val_loss"]))
     entry["training"] = {
-        "command": "python -m training.train "
-        + " ".join(
-            f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}"
-            for k, v in config.items()
-        ),
+        "command": command_line("training.train", config),
         "data": config["data"],
         "validation_data": config["val"],
         "epochs_run": len(rows),
@@ -212,11 +209,7 @@ def export_gan_run(
         rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= iteration]
     last = rows[-1] if rows else {}
     training = {
-        "command": "python -m training.train_gan "
-        + " ".join(
-            f"--{k.replace('_', '-')} {' '.join(v) if isinstance(v, list) else v}"
-            for k, v in config.items()
-        ),
+        "command": command_line("training.train_gan", config),
         "data": config["data"],
         "iteration": iteration,
         "batch_size": config.get("batch_size"),
