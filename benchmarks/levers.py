@@ -79,7 +79,9 @@ def _network(model: keras.Model, jit: bool = False) -> Callable[[], object]:
     x = tf.constant(
         np.random.default_rng(0).uniform(0, 1, (1, SIDE, SIDE, 1)).astype(np.float32)
     )
-    fn = tf.function(lambda t: model(t, training=False), jit_compile=jit)
+    fn = tf.function(
+        lambda t: model(t, training=False), jit_compile=jit, autograph=False
+    )
     graph = fn.get_concrete_function(tf.TensorSpec(x.shape, tf.float32))
     return lambda: graph(x).numpy()
 
@@ -96,9 +98,10 @@ def _decoding(model: keras.Model, in_graph: bool) -> Callable[[], object]:
         return tf.tensordot(p, centers, axes=1)
 
     if in_graph:
-        graph = tf.function(decoded).get_concrete_function(x)
+        graph = tf.function(decoded, autograph=False).get_concrete_function(x)
         return lambda: graph(x).numpy()
-    raw = tf.function(lambda t: model(t, training=False)).get_concrete_function(x)
+    raw = tf.function(lambda t: model(t, training=False), autograph=False)
+    raw = raw.get_concrete_function(x)
     return lambda: decode_logits(raw(x).numpy(), ANNEALED_T)
 
 
@@ -245,7 +248,8 @@ from core.models import create_model
 from core.quantize import ANNEALED_T, bin_centers, decode_logits
 model = create_model("default", pretrained=False)
 x = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, 256, 256, 1)), tf.float32)
-graph = tf.function(lambda t: model(t, training=False)).get_concrete_function(x)
+graph = tf.function(lambda t: model(t, training=False), autograph=False)
+graph = graph.get_concrete_function(x)
 graph(x)
 times = []
 for _ in range(9):

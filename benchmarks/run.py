@@ -249,7 +249,7 @@ def _matmul(n: int, dtype: tf.DType) -> Callable[[], None]:
         tf.cast(tf.constant(rng.standard_normal((n, n)), tf.float32), dtype)
         for _ in range(2)
     )
-    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)), autograph=False)
     return lambda: product().numpy()
 
 
