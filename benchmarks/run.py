@@ -56,6 +56,7 @@ from core.colorizer import Colorizer
 from core.config import add_dataclass_args, dataclass_from_args
 from core.models import create_model, get_spec, list_models
 from core.models.registry import ModelSpec
+from core.weights import read_manifest
 from training.data import PipelineConfig, make_dataset
 from training.train import classification_loss, regression_loss
 
@@ -699,6 +700,9 @@ def run_benchmarks(cfg: BenchConfig, command: str = "") -> dict[str, Any]:
             "numpy": np.__version__,
             "config": asdict(cfg),
             "load_at_start": _load(),
+            "weights_sha256": {
+                name: entry.get("sha256") for name, entry in read_manifest().items()
+            },
         }
     }
     loads = {"models": _load()}
