@@ -17,6 +17,7 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -326,7 +327,7 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
             failed += 1
         progress.update(1)
 
-    with ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+    with closing(images), ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
         for job, refusal in zip(plan.jobs, refusals, strict=True):
             if refusal is not None:
                 queue.append(refusal)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
@@ -223,7 +223,7 @@ class Colorizer:
         saturation: float = 1.0,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         seed: int = 0,
-    ) -> Iterator[Image.Image | ImageLoadError]:
+    ) -> Generator[Image.Image | ImageLoadError, None, None]:
         """Colorize images one after another, decoding the next ones meanwhile.
 
         Yields, in input order, what `colorize(image, ...)` gives for each image: the
@@ -243,7 +243,7 @@ class Colorizer:
         saturation: float,
         max_pixels: int,
         seed: int,
-    ) -> Iterator[Image.Image | ImageLoadError]:
+    ) -> Generator[Image.Image | ImageLoadError, None, None]:
         space = self.spec.color_space
 
         def prepare(image: ImageSource) -> tuple[FloatArray, UInt8Array | None]:
