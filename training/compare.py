@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from core import metrics
 from core.atomic import atomic_write_bytes
 from core.colorizer import Colorizer
 from core.colorspace import rgb_to_lab
@@ -142,13 +143,32 @@ def compare(
         gt = _decode(blob)
         gray = gray_baseline(gt)
         originals.append(
-            {k: r for k, r in image_metrics(gt, gt, None)[0].items() if "cf" in k}
+            {
+                "cf_signed": metrics.colorfulness(gt, signed=True),
+                "cf_abs": metrics.colorfulness(gt, signed=False),
+            }
         )
         panels = {GRAY: gray}
-        for label, preds in [(GRAY, [gray])] + [
-            (v.label, _colorize(colorizers[v.model], gray, size, v)) for v in variants
-        ]:
-            per_sample = [image_metrics(gt, p, prior) for p in preds]
+        # one colorization and one set of metrics per (model, temperature, seed): the
+        # one-sample cGAN is the first of the five
+        cache: dict[tuple, tuple[np.ndarray, tuple]] = {}
+        results = [(GRAY, [(gray, image_metrics(gt, gray, prior))])]
+        for v in variants:
+            outs = []
+            for seed in range(v.samples):
+                key = (v.model, v.temperature, seed)
+                if key not in cache:
+                    pred = np.asarray(
+                        colorizers[v.model].colorize(
+                            gray, size, temperature=v.temperature, seed=seed
+                        )
+                    )
+                    cache[key] = (pred, image_metrics(gt, pred, prior))
+                outs.append(cache[key])
+            results.append((v.label, outs))
+        for label, outs in results:
+            preds = [p for p, _ in outs]
+            per_sample = [m for _, m in outs]
             row = {
                 k: float(np.mean([r[k] for r, _ in per_sample]))
                 for k in per_sample[0][0]
@@ -198,13 +218,6 @@ def compare(
             name: _weights_record(name, weights.get(name)) for name in colorizers
         },
     }
-
-
-def _colorize(c: Colorizer, gray: np.ndarray, size: int, v: Variant) -> list:
-    return [
-        np.asarray(c.colorize(gray, size, temperature=v.temperature, seed=s))
-        for s in range(v.samples)
-    ]
 
 
 def _weights_record(name: str, override: str | None) -> dict:
