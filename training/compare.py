@@ -18,7 +18,6 @@ shipped one.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import logging
@@ -46,7 +45,13 @@ from core.weights import (
     read_manifest,
 )
 from training.data import iter_encoded, list_sources
-from training.evaluate import GRAY, gray_baseline, image_metrics, summarize
+from training.evaluate import (
+    GRAY,
+    gray_baseline,
+    image_metrics,
+    summarize_models,
+    write_rows_csv,
+)
 from training.prior import load_prior
 
 __all__ = ["VARIANTS", "Variant", "compare", "main", "markdown"]
@@ -192,23 +197,12 @@ def compare(
             log.info("%d images", n + 1)
     if not originals:
         raise FileNotFoundError(f"no photos in {data}")
-    models = {
-        label: summarize(
-            [r for r in rows if r["model"] == label], originals, curves[label]
+    models = summarize_models(rows, originals, curves)
+    for label in spreads:
+        models[label]["sample_spread_ab"] = float(np.mean(spreads[label]))
+        models[label]["psnr_std_over_samples"] = float(
+            np.mean([r["psnr_std_over_samples"] for r in rows if r["model"] == label])
         )
-        for label in labels
-    }
-    for label in labels[1:]:
-        models[label]["psnr_gain_over_gray"] = (
-            models[label]["psnr"] - models[GRAY]["psnr"]
-        )
-        if label in spreads:
-            models[label]["sample_spread_ab"] = float(np.mean(spreads[label]))
-            models[label]["psnr_std_over_samples"] = float(
-                np.mean(
-                    [r["psnr_std_over_samples"] for r in rows if r["model"] == label]
-                )
-            )
     return {
         "models": models,
         "rows": rows,
@@ -371,15 +365,6 @@ def _findings(m: dict) -> list[str]:
     return out
 
 
-def _write_rows(rows: list[dict], path: Path) -> None:
-    keys = sorted({k for r in rows for k in r}, key=lambda k: (k != "image", k))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_bytes(path, buf.getvalue().encode())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.compare", description=__doc__.split("\n\n")[0]
@@ -419,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {k: result[k] for k in ("models", "variants", "weights")}
     summary["command"] = command
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
-    _write_rows(result["rows"], out / "per_image.csv")
+    write_rows_csv(result["rows"], out / "per_image.csv")
     atomic_write_bytes(out / "comparison.png", figure_png(result["figure"]))
     if args.doc:
         rel = Path(os.path.relpath(out / "comparison.png", args.doc.parent))

@@ -60,7 +60,9 @@ __all__ = [
     "image_metrics",
     "main",
     "summarize",
+    "summarize_models",
     "write_report",
+    "write_rows_csv",
 ]
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,41 @@ def summarize(
     return out
 
 
+def summarize_models(
+    rows: list[dict],
+    originals: list[dict],
+    curves: dict[str, list[dict[str, np.ndarray]]],
+) -> dict[str, dict]:
+    """`summarize` for every model label of `curves` (the grey baseline first), each
+    colorizer with its PSNR gain over the grey baseline.
+
+    rows: per-image dicts with a "model" key; curves: label -> per-image CMF curves.
+    """
+    summary = {
+        label: summarize([r for r in rows if r["model"] == label], originals, per_image)
+        for label, per_image in curves.items()
+    }
+    for label in summary:
+        if label != GRAY:
+            summary[label]["psnr_gain_over_gray"] = (
+                summary[label]["psnr"] - summary[GRAY]["psnr"]
+            )
+    return summary
+
+
+def write_rows_csv(rows: list[dict], path: Path) -> None:
+    """Per-image rows as CSV, atomically; columns "image", "model", then sorted."""
+    keys = sorted(
+        {k for r in rows for k in r},
+        key=lambda k: (k != "image", k != "model", k),
+    )
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
 def _parse_models(specs: tuple[str, ...]) -> list[tuple[str, str, str | None]]:
     """(label, registry name, weights file or None) for each --model value."""
     parsed = []
@@ -279,16 +316,7 @@ def evaluate(
             log.info("%d images", n + 1)
     if not originals:
         raise FileNotFoundError(f"no photos in {list(cfg.data)}")
-    summary = {
-        label: summarize(
-            [r for r in rows if r["model"] == label], originals, curves[label]
-        )
-        for label in labels
-    }
-    for label in colorizers:
-        summary[label]["psnr_gain_over_gray"] = (
-            summary[label]["psnr"] - summary[GRAY]["psnr"]
-        )
+    summary = summarize_models(rows, originals, curves)
     record = _config_record(
         cfg,
         models,
@@ -386,15 +414,7 @@ def write_report(result: dict, out: Path, html: bool = True) -> Path | None:
     out.mkdir(parents=True, exist_ok=True)
     summary = {"config": result["config"], "models": result["models"]}
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
-    keys = sorted(
-        {k for r in result["rows"] for k in r},
-        key=lambda k: (k != "image", k != "model", k),
-    )
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
-    writer.writeheader()
-    writer.writerows(result["rows"])
-    atomic_write_bytes(out / "per_image.csv", buf.getvalue().encode())
+    write_rows_csv(result["rows"], out / "per_image.csv")
     write_meta(out / "per_image.csv", summary, "training.evaluate per-image rows")
     if not html:
         return None

@@ -64,6 +64,13 @@ def check_bars(summary: dict, model: str) -> dict[str, dict]:
     }
 
 
+def _write_manifest(manifest: dict, folder: Path) -> None:
+    """Write core/weights/manifest.json (or `folder`'s) atomically."""
+    atomic_write_bytes(
+        folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()
+    )
+
+
 def _report_entry(path: str, label: str, sha256: str) -> dict:
     summary = json.loads(Path(path).read_text())
     if label not in summary["models"]:
@@ -115,9 +122,7 @@ def attach_reports(
     for key, path in (("validation", val_report), ("test", test_report)):
         if path:
             entry[key] = _report_entry(path, label or model, entry["sha256"])
-    atomic_write_bytes(
-        folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()
-    )
+    _write_manifest(manifest, folder)
     return entry
 
 
@@ -176,9 +181,7 @@ def export_run(
         entry["licences"]["encoder_init"] = ENCODER_LICENCE
     manifest = read_manifest(folder)
     manifest[model] = entry
-    atomic_write_bytes(
-        folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()
-    )
+    _write_manifest(manifest, folder)
     return entry
 
 
@@ -228,9 +231,7 @@ def export_gan_run(
     }
     manifest = read_manifest(folder)
     manifest[model] = entry
-    atomic_write_bytes(
-        folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode()
-    )
+    _write_manifest(manifest, folder)
     return entry
 
 
