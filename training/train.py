@@ -875,7 +875,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.train",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_dataclass_args(parser, TrainConfig)
     cfg = dataclass_from_args(TrainConfig, parser.parse_args(argv))
