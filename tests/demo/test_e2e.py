@@ -84,17 +84,19 @@ def test_app_refuses_uploads_over_the_byte_limit(app_url, client, tmp_path, rng)
 
 
 def test_app_queues_concurrent_requests(client, photos):
+    # distinct saturations: identical outputs would share one file in Gradio's
+    # content-addressed cache, written by concurrent requests at once (a race there)
     jobs = [
         client.submit(
             handle_file(photos["gray"]),
             "default",
             SIZE,
-            1.0,
+            saturation,
             0.38,
             1,
             api_name="/colorize",
         )
-        for _ in range(3)
+        for saturation in (1.0, 0.9, 0.8)
     ]
     for job in jobs:
         (_, color), *_ = job.result(timeout=60)
