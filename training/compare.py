@@ -231,7 +231,7 @@ def _budget(record: dict) -> str:
     seconds = t.get("train_seconds")
     if not seconds:
         return "-"
-    what = f"{seconds / 60:.0f} min CPU"
+    what = f"{seconds / 60:.0f} min wall on 2 shared cores"
     if "steps" in t:
         what += f", {t['steps']} steps"
     if "batch_size" in t:
