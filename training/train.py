@@ -74,6 +74,7 @@ __all__ = [
     "PRECISIONS",
     "TrainConfig",
     "Trainer",
+    "load_init_weights",
     "classification_loss",
     "main",
     "parse_model_options",
@@ -136,6 +137,13 @@ class TrainConfig:
     )
     pretrained: bool = field(
         default=True, metadata={"help": "initialise the encoder from ImageNet"}
+    )
+    init_weights: str = field(
+        default="",
+        metadata={
+            "help": "start from these .weights.h5 (fine-tuning, e.g. at a new "
+            "--size: new optimizer and schedule); unused when --out resumes"
+        },
     )
     checkpoint_every: int = field(default=250, metadata={"help": "steps"})
     val_batches: int = field(default=0, metadata={"help": "0: the whole val set"})
@@ -656,6 +664,23 @@ def _trim_steps(path: Path, step: int) -> list[dict]:
     return kept
 
 
+def load_init_weights(model: keras.Model, path: str) -> None:
+    """Load a `.weights.h5` of the same architecture into `model` (fine-tuning).
+
+    Raises FileNotFoundError for a missing file and ValueError (one line) for weights
+    of another architecture.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--init-weights {path}: no such file")
+    try:
+        model.load_weights(path)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+        raise ValueError(
+            f"--init-weights {path} does not fit model {model.name!r}: {first}"
+        ) from None
+
+
 def _checkpoint_folder(out: Path, strategy: tf.distribute.Strategy) -> Path:
     """The chief's checkpoint/, else checkpoint/worker-N/ (its own data position)."""
     if is_chief(strategy):
@@ -744,6 +769,9 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
         trainer.class_weights.assign(_class_weights(cfg, out, own, strategy))
         if worker_count(strategy) == 1 and trainer.load_checkpoint(ckpt):
             log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
+        elif cfg.init_weights:
+            load_init_weights(trainer.model, cfg.init_weights)
+            log.info("starting from %s", cfg.init_weights)
         # decided together, so that no worker waits alone in the next collective
         previous = np.array(float((ckpt / "state.json").exists()))
         if worker_count(strategy) > 1 and sum_over_workers(strategy, previous) > 0:

@@ -37,7 +37,7 @@ from training.data import (
 )
 from training.shard import ShardConfig, write_shards
 from training.shard import main as shard_main
-from training.train import TrainConfig, Trainer, resolve_config
+from training.train import TrainConfig, Trainer, load_init_weights, resolve_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "tiny-test-lab"
@@ -274,6 +274,42 @@ def runs(shards, tmp_path_factory):
     started = _Runs(shards, tmp_path_factory.mktemp("runs"))
     yield started
     started.stop()
+
+
+# ------------------------------------------------------------ fine-tuning
+
+
+def _weights_file(path: Path) -> list[np.ndarray]:
+    model = _build_tiny(get_spec(TINY))
+    model.load_weights(path)
+    return [w.numpy() for w in model.weights]
+
+
+def test_init_weights_start_a_new_run_from_trained_weights(runs, tmp_path) -> None:
+    runs.wait("one")
+    trained = runs.root / "one" / "best.weights.h5"
+    # a learning rate of 0: the run's weights stay those it started from
+    out = tmp_path / "tuned"
+    args = ["--init-weights", str(trained), "--lr", "0", "--size", "24"]
+    _finish(_run(_train_args(runs.shards, out, *args, *MULTIWORKER_ARGS), env=_env()))
+    for got, want in zip(
+        _weights_file(out / "best.weights.h5"), _weights_file(trained), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
+    assert json.loads((out / "config.json").read_text())["size"] == 24
+    # a new run: its own steps from 1, not a resume of the run it started from
+    np.testing.assert_array_equal(_steps(out)[:, 0], np.arange(1, 7))
+
+
+def test_init_weights_of_another_model_fail_in_one_line(tmp_path) -> None:
+    other = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+    other.save_weights(tmp_path / "other.weights.h5")
+    model = _build_tiny(get_spec(TINY))
+    with pytest.raises(ValueError, match="does not fit model") as err:
+        load_init_weights(model, str(tmp_path / "other.weights.h5"))
+    assert "\n" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_init_weights(model, str(tmp_path / "missing.weights.h5"))
 
 
 # --------------------------------------------------------- two workers vs one
