@@ -1,11 +1,14 @@
-"""Colorize photos in batch: files, folders and globs in, one PNG per photo out.
+"""Colorize photos in batch: files, folders and globs in, same-size PNGs out.
 
     python -m core.colorize photos/ scans/*.tif --out colorized [--model default]
+    python -m core.colorize photos/ --out variants --model cgan --samples 4 --seed 10
     python -m core.colorize --list-models
 
-Each input `photo.jpg` becomes `<--out>/photo.png`, the same size as the input. A file
-that cannot be colorized gets one line `error: <path>: <reason>` on stderr and the batch
-goes on; the last line on stdout is `N colorized, M failed`.
+Each input `photo.jpg` becomes `<--out>/photo.png`, the same size as the input; with
+`--samples K` (sampling models such as cgan) it becomes K files `photo-s<seed>.png`,
+one per seed `--seed`, `--seed`+1, ... A file that cannot be colorized gets one line
+`error: <path>: <reason>` on stderr and the batch goes on; the last line on stdout is
+`N colorized, M failed`, counting output files.
 """
 
 from __future__ import annotations
@@ -73,10 +76,18 @@ outputs:
   that would replace an input file is refused, even with --overwrite. An output that
   already exists is left untouched and counted as failed unless --overwrite is given.
 
+sampling models:
+  A sampling model (cgan) draws one colorization per noise seed; the same --seed gives
+  the same PNG. With --samples K > 1 each input `a/photo.jpg` gives K files
+  `OUT/photo-s<S>.png` for S = SEED, SEED+1, ..., SEED+K-1, each checked for clashes
+  as above and counted on its own in `N colorized, M failed`. Other models ignore
+  --seed and refuse --samples above 1.
+
 exit status:
   0 every input was colorized; 1 some input failed (unreadable, corrupt, truncated,
   over --max-pixels, no match, name clash, existing output); 2 bad usage (unknown
-  model, --size out of range, no INPUT, missing or corrupt weights).
+  model, --size out of range, --seed below 0, --samples below 1 or above 1 with a
+  model that does not sample, no INPUT, missing or corrupt weights).
 """
 
 
@@ -110,6 +121,19 @@ class ColorizeConfig:
         default=DEFAULT_MAX_PIXELS,
         metadata={"help": "refuse larger images, checked before decoding"},
     )
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "noise seed of a sampling model such as cgan (others ignore it)"
+        },
+    )
+    samples: int = field(
+        default=1,
+        metadata={
+            "help": "colorizations per photo with seeds seed, seed+1, ... "
+            "(sampling models only)"
+        },
+    )
     overwrite: bool = field(
         default=False, metadata={"help": "replace outputs that already exist"}
     )
@@ -125,10 +149,11 @@ class ColorizeConfig:
 
 @dataclass(frozen=True)
 class Job:
-    """One input file and the PNG it is written to."""
+    """One input file, the PNG it is written to and the noise seed it is drawn with."""
 
     source: Path
     target: Path
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,37 +226,61 @@ def find_images(
     return files, errors
 
 
-def plan_batch(inputs: Sequence[str], out_dir: Path) -> BatchPlan:
-    """Pair each input image with `out_dir/<stem>.png`, refusing clashes.
+def _outputs(source: Path, out_dir: Path, seed: int, samples: int) -> list[Job]:
+    """The jobs of one input: `<stem>.png`, or one `<stem>-s<seed>.png` per sample."""
+    if samples == 1:
+        return [Job(source, out_dir / f"{source.stem}.png", seed)]
+    return [
+        Job(source, out_dir / f"{source.stem}-s{s}.png", s)
+        for s in range(seed, seed + samples)
+    ]
 
+
+def _clash(job: Job, input_keys: set[Path], claimed: dict[Path, Path]) -> str | None:
+    """Why `job.target` may not be written (an input, or another input's output)."""
+    source, target = job.source, job.target
+    key = target.resolve()
+    if key == source.resolve():
+        return (
+            f"{source}: refusing to overwrite the input with its own output; "
+            "choose another --out"
+        )
+    if key in input_keys:
+        return (
+            f"{source}: its output {target} would overwrite an input file; "
+            "choose another --out"
+        )
+    if key in claimed:
+        return (
+            f"{source}: its output {target} is already the output of "
+            f"{claimed[key]} (same name); rename one of them"
+        )
+    return None
+
+
+def plan_batch(
+    inputs: Sequence[str], out_dir: Path, *, seed: int = 0, samples: int = 1
+) -> BatchPlan:
+    """Pair each input image with its outputs in `out_dir`, refusing clashes.
+
+    samples == 1: one job `<stem>.png` drawn with `seed`. samples K > 1: K jobs
+    `<stem>-s<S>.png`, S = seed, ..., seed + K - 1, in that order after each other.
     An output that would replace any input file, or that an earlier input already
-    claimed (same stem), becomes an error instead of a job.
+    claimed (same name), becomes an error instead of a job; the input's other
+    outputs are still planned.
     """
     files, errors = find_images(inputs, skip=out_dir)
     input_keys = {path.resolve() for path in files}
     claimed: dict[Path, Path] = {}
     jobs = []
     for source in files:
-        target = out_dir / f"{source.stem}.png"
-        key = target.resolve()
-        if key == source.resolve():
-            errors.append(
-                f"{source}: refusing to overwrite the input with its own output; "
-                "choose another --out"
-            )
-        elif key in input_keys:
-            errors.append(
-                f"{source}: its output {target} would overwrite an input file; "
-                "choose another --out"
-            )
-        elif key in claimed:
-            errors.append(
-                f"{source}: its output {target} is already the output of "
-                f"{claimed[key]} (same name); rename one of them"
-            )
-        else:
-            claimed[key] = source
-            jobs.append(Job(source, target))
+        for job in _outputs(source, out_dir, seed, samples):
+            problem = _clash(job, input_keys, claimed)
+            if problem is None:
+                claimed[job.target.resolve()] = source
+                jobs.append(job)
+            else:
+                errors.append(problem)
     return BatchPlan(tuple(jobs), tuple(errors))
 
 
@@ -275,6 +324,7 @@ def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | 
             temperature=cfg.temperature,
             saturation=cfg.saturation,
             max_pixels=cfg.max_pixels,
+            seed=job.seed,
         )
     except ImageLoadError as err:
         return _one_line(err)
@@ -286,9 +336,11 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
 
     Three stages overlap, so a folder keeps every core busy: the Colorizer decodes the
     next photos in a background thread while its network runs, and a writer thread
-    encodes and writes the previous result. Each file gives the same PNG as
-    `colorize_file`, and errors are logged in input order.
-    Returns (colorized, failed); the plan's errors count as failed.
+    encodes and writes the previous result. Each job gives the same PNG as
+    `colorize_file`. The Colorizer takes one seed per pass, so the jobs run in one pass
+    per seed (in order of first appearance), each in input order; errors are logged in
+    that order. Existing outputs are all checked before the first pass.
+    Returns (colorized, failed) output files; the plan's errors count as failed.
     """
     failed = 0
     for message in plan.errors:
@@ -302,18 +354,9 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
         file=sys.stderr,
         disable=cfg.quiet or not sys.stderr.isatty(),
     )
-    refusals = [_existing_output(job, cfg) for job in plan.jobs]
-    images = colorizer.colorize_iter(
-        (
-            job.source
-            for job, refusal in zip(plan.jobs, refusals, strict=True)
-            if refusal is None
-        ),
-        cfg.size,
-        temperature=cfg.temperature,
-        saturation=cfg.saturation,
-        max_pixels=cfg.max_pixels,
-    )
+    passes: dict[int, list[tuple[Job, str | None]]] = {}
+    for job in plan.jobs:
+        passes.setdefault(job.seed, []).append((job, _existing_output(job, cfg)))
     # outcomes in input order: a write in progress, or a one-line error
     queue: deque[Future[str | None] | str] = deque()
 
@@ -327,23 +370,33 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
             failed += 1
         progress.update(1)
 
-    with closing(images), ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
-        for job, refusal in zip(plan.jobs, refusals, strict=True):
-            if refusal is not None:
-                queue.append(refusal)
-            else:
-                result = next(images)
-                if isinstance(result, ImageLoadError):
-                    queue.append(_one_line(result))
-                else:
-                    queue.append(writer.submit(_write_png, job, result))
-            # finished images wait for the writer; a few at most, to bound memory
-            while queue and (
-                len(queue) > WRITE_AHEAD
-                or not isinstance(queue[0], Future)
-                or queue[0].done()
-            ):
-                report(queue.popleft())
+    with ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+        for seed, jobs in passes.items():
+            images = colorizer.colorize_iter(
+                (job.source for job, refusal in jobs if refusal is None),
+                cfg.size,
+                temperature=cfg.temperature,
+                saturation=cfg.saturation,
+                max_pixels=cfg.max_pixels,
+                seed=seed,
+            )
+            with closing(images):
+                for job, refusal in jobs:
+                    if refusal is not None:
+                        queue.append(refusal)
+                    else:
+                        result = next(images)
+                        if isinstance(result, ImageLoadError):
+                            queue.append(_one_line(result))
+                        else:
+                            queue.append(writer.submit(_write_png, job, result))
+                    # images wait for the writer; a few at most, to bound memory
+                    while queue and (
+                        len(queue) > WRITE_AHEAD
+                        or not isinstance(queue[0], Future)
+                        or queue[0].done()
+                    ):
+                        report(queue.popleft())
         while queue:
             report(queue.popleft())
     progress.close()
@@ -389,6 +442,16 @@ def _usage_error(cfg: ColorizeConfig, inputs: Sequence[str]) -> str | None:
         return f"--saturation must be between 0 and 4, got {cfg.saturation}"
     if cfg.max_pixels < 1:
         return f"--max-pixels must be at least 1, got {cfg.max_pixels}"
+    if cfg.seed < 0:
+        return f"--seed must be >= 0, got {cfg.seed}"
+    if cfg.samples < 1:
+        return f"--samples must be at least 1, got {cfg.samples}"
+    if cfg.samples > 1 and not spec.samples:
+        sampling = [name for name in list_models() if get_spec(name).samples]
+        return (
+            f"--samples {cfg.samples} needs a sampling model "
+            f"({', '.join(sampling)}); {cfg.model!r} gives one colorization per photo"
+        )
     return None
 
 
@@ -436,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    plan = plan_batch(inputs, Path(cfg.out))
+    plan = plan_batch(inputs, Path(cfg.out), seed=cfg.seed, samples=cfg.samples)
     colorizer = _load_colorizer(cfg)
     if isinstance(colorizer, str):
         print(f"error: {colorizer}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Tests for the batch command line `python -m core.colorize`.
 
 Real small photos (crops of scikit-image's camera) in tmp_path, and the default model
-with random weights: the CLI's file handling is under test, not the colours.
+with random weights: the CLI's file handling is under test, not the colours. The
+sampling tests use the shipped cgan (64x64, fast), whose noise seed changes the colours.
 """
 
 import io
@@ -153,6 +154,41 @@ def test_plan_refuses_a_second_input_with_the_same_stem(tmp_path):
     assert len(plan.errors) == 1
     assert plan.errors[0].startswith(f"{second}: ")
     assert str(first) in plan.errors[0]
+
+
+def test_plan_names_one_output_per_sample_and_refuses_each_clash(tmp_path):
+    first = _write(tmp_path / "a" / "photo.jpg", _photo(0, (40, 32)))
+    second = _write(tmp_path / "b" / "photo.png", _photo(1, (40, 32)))
+    out = tmp_path / "out"
+
+    plan = plan_batch([str(first), str(second)], out, seed=3, samples=2)
+
+    assert [(j.source, j.target, j.seed) for j in plan.jobs] == [
+        (first, out / "photo-s3.png", 3),
+        (first, out / "photo-s4.png", 4),
+    ]
+    assert len(plan.errors) == 2
+    for error, name in zip(plan.errors, ["photo-s3.png", "photo-s4.png"], strict=True):
+        assert error.startswith(f"{second}: its output {out / name} ")
+        assert str(first) in error
+
+
+def test_plan_with_samples_refuses_an_output_that_is_an_input(tmp_path):
+    jpg = _write(tmp_path / "a.jpg", _photo(0, (40, 32)))
+    sample = _write(tmp_path / "a-s0.png", _photo(1, (40, 32)))
+
+    plan = plan_batch([str(tmp_path)], tmp_path, samples=2)
+
+    assert [j.target.name for j in plan.jobs] == [
+        "a-s0-s0.png",
+        "a-s0-s1.png",
+        "a-s1.png",
+    ]
+    assert [j.seed for j in plan.jobs] == [0, 1, 1]
+    assert plan.errors == (
+        f"{jpg}: its output {sample} would overwrite an input file; "
+        "choose another --out",
+    )
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
@@ -310,6 +346,69 @@ def test_run_counts_plan_errors_as_failed(tmp_path, colorizer):
     assert run(plan, _cfg(out), colorizer) == (1, 2)
 
 
+# --- sampling models ---------------------------------------------------------------
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def test_cli_samples_one_png_per_seed_and_the_same_seed_repeats(tmp_path, capsys):
+    photo = _write(tmp_path / "in" / "photo.jpg", _photo(0, (40, 32)))
+    names = ["photo-s5.png", "photo-s6.png", "photo-s7.png"]
+    runs = {}
+    for out in (tmp_path / "out1", tmp_path / "out2"):
+        args = [str(photo), "--out", str(out), "--model", "cgan", "--quiet"]
+        code = main([*args, "--samples", "3", "--seed", "5"])
+
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert captured.out.splitlines()[-1] == "3 colorized, 0 failed"
+        assert sorted(p.name for p in out.iterdir()) == names
+        runs[out.name] = {name: _pixels(out / name) for name in names}
+
+    for name in names:
+        assert runs["out1"][name].shape == (32, 40, 3)
+        np.testing.assert_array_equal(runs["out1"][name], runs["out2"][name])
+    samples = list(runs["out1"].values())
+    assert any(
+        not np.array_equal(samples[i], samples[j]) for i, j in [(0, 1), (0, 2), (1, 2)]
+    )
+
+    single = tmp_path / "single"
+    code = main([str(photo), "--out", str(single), "--model", "cgan", "--seed", "5"])
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 colorized, 0 failed"
+    assert [p.name for p in single.iterdir()] == ["photo.png"]
+    np.testing.assert_array_equal(
+        _pixels(single / "photo.png"), runs["out1"]["photo-s5.png"]
+    )
+
+
+def test_cli_samples_of_a_same_stem_input_fail_without_overwriting(tmp_path, capsys):
+    first = _write(tmp_path / "a" / "photo.jpg", _photo(0, (40, 32)))
+    second = _write(tmp_path / "b" / "photo.jpg", _photo(1, (24, 45)))
+    out = tmp_path / "out"
+
+    code = main(
+        [str(first), str(second), "--out", str(out), "--model", "cgan"]
+        + ["--samples", "2", "--quiet"]
+    )
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.splitlines()[-1] == "2 colorized, 2 failed"
+    lines = _error_lines(captured.err)
+    assert len(lines) == 2, captured.err
+    assert all(line.startswith(f"error: {second}: ") for line in lines)
+    assert sorted(p.name for p in out.iterdir()) == ["photo-s0.png", "photo-s1.png"]
+    for name in ("photo-s0.png", "photo-s1.png"):
+        with Image.open(out / name) as result:
+            assert result.size == (40, 32)  # first's, not second's (24, 45)
+
+
 # --- usage --------------------------------------------------------------------------
 
 
@@ -321,6 +420,10 @@ def test_run_counts_plan_errors_as_failed(tmp_path, colorizer):
         (["--size", "4096"], "error: --size must be between 32 and 2048"),
         (["--saturation", "-1"], "error: --saturation"),
         (["--max-pixels", "0"], "error: --max-pixels"),
+        (["--seed", "-1"], "error: --seed must be >= 0, got -1"),
+        (["--samples", "0"], "error: --samples must be at least 1, got 0"),
+        (["--samples", "2"], "error: --samples 2 needs a sampling model (cgan)"),
+        (["--model", "cgan", "--samples", "0"], "error: --samples"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(tmp_path, capsys, args, expected):
@@ -387,6 +490,14 @@ def test_help_describes_the_options(capsys):
 
     text = capsys.readouterr().out
     assert text.startswith("usage: python -m core.colorize")
-    for option in ("--out", "--model", "--weights", "--size", "--overwrite"):
+    for option in (
+        "--out",
+        "--model",
+        "--weights",
+        "--size",
+        "--seed",
+        "--samples",
+        "--overwrite",
+    ):
         assert option in text
     assert "exit status" in text
