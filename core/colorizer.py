@@ -113,7 +113,9 @@ class Colorizer:
     A Colorizer may be shared between threads.
     """
 
-    def __init__(self, model: keras.Model, spec: ModelSpec) -> None:
+    def __init__(self, model: keras.Model, spec: ModelSpec, tta: bool = False) -> None:
+        """tta: test-time augmentation, the network's raw output averaged over the
+        photo and its mirror image (twice the network time)."""
         if spec.color_space not in _COLOR_SPACES:
             raise ValueError(
                 f"model {spec.name!r} works in {spec.color_space!r}; "
@@ -121,23 +123,24 @@ class Colorizer:
             )
         self.model = model
         self.spec = spec
+        self.tta = bool(tta)
         self._graphs: dict[tuple[tuple[int, ...], ...], Callable] = {}
         self._graphs_lock = threading.Lock()
 
     @classmethod
     def load(
-        cls, name: str = "default", weights: str | Path | None = None
+        cls, name: str = "default", weights: str | Path | None = None, tta: bool = False
     ) -> Colorizer:
         """Build a registered model and load its weights.
 
         weights: a weights file (e.g. a training run's best.weights.h5); None loads the
-        shipped, hash-checked file. Raises UnknownModelError, MissingWeightsError or
-        WeightsChecksumError with a message that says what to do.
+        shipped, hash-checked file. tta: see `Colorizer`. Raises UnknownModelError,
+        MissingWeightsError or WeightsChecksumError with a message that says what to do.
         """
         spec = get_spec(name)
         model = create_model(name, pretrained=False)
         load_weights(model, spec, weights)
-        return cls(model, spec)
+        return cls(model, spec, tta=tta)
 
     @property
     def name(self) -> str:
@@ -398,8 +401,15 @@ class Colorizer:
         samples = self.spec.samples
         centers = tf.constant(bin_centers())
 
-        def forward(*inputs: tf.Tensor) -> tf.Tensor:
+        def plain(*inputs: tf.Tensor) -> tf.Tensor:
             return model(list(inputs) if samples else inputs[0], training=False)
+
+        def mirrored(*inputs: tf.Tensor) -> tf.Tensor:
+            # the mirror image through the network, mirrored back (width is axis 2)
+            flipped = (tf.reverse(inputs[0], [2]), *inputs[1:])
+            return 0.5 * (plain(*inputs) + tf.reverse(plain(*flipped), [2]))
+
+        forward = mirrored if self.tta else plain
 
         def forward_decoded(*inputs: tf.Tensor) -> tf.Tensor:
             *xs, temperature = inputs

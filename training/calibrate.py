@@ -114,10 +114,15 @@ def main(argv: list[str] | None = None) -> int:
         default=[0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6],
     )
     parser.add_argument("--cf-min", type=float, default=CF_MIN)
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="average the output over the photo and its mirror image",
+    )
     parser.add_argument("--out", default="", help="folder for calibration.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    colorizer = Colorizer.load(args.model, args.weights)
+    colorizer = Colorizer.load(args.model, args.weights, tta=args.tta)
     weights = load_prior(args.prior)["weights"]
     rows = calibrate(colorizer, weights, args.data, args.alphas, args.size, args.limit)
     chosen = choose_alpha(rows, args.cf_min)
@@ -135,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             "size": args.size,
             "rows": rows,
             "cf_min": args.cf_min,
+            "tta": args.tta,
             "chosen_alpha": chosen,
         }
         out = Path(args.out) / "calibration.json"

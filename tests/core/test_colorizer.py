@@ -428,3 +428,18 @@ def test_yuv_model_keeps_luma(grey8) -> None:
     assert d.max() <= 1.0, d.max()
     raw = c.predict_output(grey8 / 255.0, seed=5)
     assert raw.shape == (32, 32, 2) and np.abs(raw).max() <= 1.0
+
+
+def test_tta_averages_the_photo_and_its_mirror(random_colorizer, grey_float) -> None:
+    tta = Colorizer(random_colorizer.model, random_colorizer.spec, tta=True)
+    lightness = rgb_to_lab(np.repeat(grey_float[..., None], 3, -1))[..., 0]
+    plain = random_colorizer.predict_output(lightness, size=SIZE)
+    mirror = random_colorizer.predict_output(lightness[:, ::-1], size=SIZE)
+    averaged = tta.predict_output(lightness, size=SIZE)
+    np.testing.assert_allclose(averaged, 0.5 * (plain + mirror[:, ::-1]), atol=1e-4)
+    assert np.abs(averaged - plain).max() > 1e-3  # the network is not symmetric
+    # so the colorization of a mirrored photo is the mirrored colorization
+    grey = np.round(grey_float * 255).astype(np.uint8)
+    out = np.asarray(tta.colorize(grey, size=SIZE), np.int16)
+    flipped = np.asarray(tta.colorize(grey[:, ::-1], size=SIZE), np.int16)
+    assert np.abs(out - flipped[:, ::-1]).max() <= 1
