@@ -31,20 +31,20 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-# The band kernels below evaluate colorspace's formulas band by band; they read its
-# constants rather than copy them, so the numbers have one source.
+# The band kernels below evaluate colorspace's formulas band by band; they use its
+# public constants rather than copy them, so the numbers have one source.
 from core.colorspace import (
-    _DELTA,
-    _EPS,
-    _KAPPA,
-    _RGB_TO_XYZN_T,
-    _RGB_TO_YUV_T,
-    _XYZN_TO_RGB_T,
+    LAB_DELTA,
+    LAB_EPSILON,
+    LAB_KAPPA,
+    RGB_TO_XYZN_T,
+    RGB_TO_YUV_T,
     U_MAX,
     V_MAX,
-    _srgb_to_linear,
+    XYZN_TO_RGB_T,
     rgb_to_lab,
     rgb_to_yuv,
+    srgb_to_linear,
     yuv_to_rgb,
 )
 from core.imageio import (
@@ -89,7 +89,7 @@ _GREY_LIGHTNESS = _grey_table(rgb_to_lab)
 _GREY_LUMA = _grey_table(rgb_to_yuv)
 # relative luminance Y of each 8-bit level of R, G and B: float32 (3, 256)
 _CHANNEL_LUMINANCE = (
-    _srgb_to_linear(np.arange(256) / 255.0)[None, :] * _RGB_TO_XYZN_T[:, 1][:, None]
+    srgb_to_linear(np.arange(256) / 255.0)[None, :] * RGB_TO_XYZN_T[:, 1][:, None]
 )
 
 
@@ -454,10 +454,10 @@ def _for_bands(h: int, w: int, work: Callable[[int, int], None]) -> None:
 
 def _lightness_from_luminance(y: FloatArray) -> FloatArray:
     """CIE L in [0, 100] of relative luminance Y (float32, any shape), in place."""
-    low = y <= _EPS
+    low = y <= LAB_EPSILON
     f = np.cbrt(y)
     if low.any():
-        np.copyto(f, y * (_KAPPA / 116.0) + 16.0 / 116.0, where=low)
+        np.copyto(f, y * (LAB_KAPPA / 116.0) + 16.0 / 116.0, where=low)
     f *= 116.0
     f -= 16.0
     return f
@@ -489,7 +489,7 @@ def pixels_to_luma(pixels: np.ndarray, color_space: str = "lab") -> FloatArray:
         elif color_space == "lab":
             out[y0:y1] = rgb_to_lab(pixels_to_rgb(band))[..., 0]
         else:
-            out[y0:y1] = pixels_to_rgb(band) @ _RGB_TO_YUV_T[:, 0]
+            out[y0:y1] = pixels_to_rgb(band) @ RGB_TO_YUV_T[:, 0]
 
     _for_bands(h, w, work)
     return out
@@ -519,12 +519,12 @@ def _upsample_weights(
 
 
 def _finv(f: FloatArray) -> FloatArray:
-    """Inverse of the CIE f: f^3 above _DELTA, linear below (float32, new array)."""
+    """Inverse of the CIE f: f^3 above LAB_DELTA, linear below (float32, new array)."""
     out = f * f
     out *= f
-    low = f <= _DELTA
+    low = f <= LAB_DELTA
     if low.any():
-        np.copyto(out, (f - 4.0 / 29.0) * (3.0 * _DELTA**2), where=low)
+        np.copyto(out, (f - 4.0 / 29.0) * (3.0 * LAB_DELTA**2), where=low)
     return out
 
 
@@ -544,9 +544,9 @@ def _lab_band_to_rgb8(
     np.maximum(fz, 0.0, out=fz)
     xyz = (_finv(fx), _finv(fy), _finv(fz))
     for c in range(3):
-        lin = xyz[0] * _XYZN_TO_RGB_T[0, c]
-        lin += xyz[1] * _XYZN_TO_RGB_T[1, c]
-        lin += xyz[2] * _XYZN_TO_RGB_T[2, c]
+        lin = xyz[0] * XYZN_TO_RGB_T[0, c]
+        lin += xyz[1] * XYZN_TO_RGB_T[1, c]
+        lin += xyz[2] * XYZN_TO_RGB_T[2, c]
         np.clip(lin, 0.0, 1.0, out=lin)
         srgb = np.power(lin, 1.0 / 2.4)
         srgb *= 1.055 * 255.0

@@ -22,9 +22,15 @@ from core.types import FloatArray
 
 __all__ = [
     "AB_MAX",
+    "LAB_DELTA",
+    "LAB_EPSILON",
+    "LAB_KAPPA",
     "L_MAX",
+    "RGB_TO_XYZN_T",
+    "RGB_TO_YUV_T",
     "U_MAX",
     "V_MAX",
+    "XYZN_TO_RGB_T",
     "gray_level",
     "gray_level_ops",
     "lab_to_rgb",
@@ -33,6 +39,7 @@ __all__ = [
     "rgb_to_lab_tf",
     "rgb_to_yuv",
     "rgb_to_yuv_tf",
+    "srgb_to_linear",
     "yuv_to_rgb",
     "yuv_to_rgb_tf",
 ]
@@ -50,9 +57,11 @@ _RGB_TO_XYZ = np.array(
 )
 _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
 _WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
-_EPS = 216.0 / 24389.0
-_KAPPA = 24389.0 / 27.0
-_DELTA = 6.0 / 29.0
+# CIE Lab's constants (COLORIZATION.md 1.2): f(t) is linear below LAB_EPSILON (in
+# XYZ / white) and below LAB_DELTA (in f), with slope LAB_KAPPA / 116
+LAB_EPSILON = 216.0 / 24389.0
+LAB_KAPPA = 24389.0 / 27.0
+LAB_DELTA = 6.0 / 29.0
 
 _RGB_TO_YUV = np.array(
     [
@@ -66,17 +75,19 @@ _YUV_TO_RGB = np.linalg.inv(_RGB_TO_YUV)
 U_MAX = 0.43601035
 V_MAX = 0.61497538
 
-# Matrices acting on the last axis (x @ M.T), with the reference white folded in.
-_RGB_TO_XYZN_T = (_RGB_TO_XYZ / _WHITE[:, None]).T.astype(np.float32)
-_XYZN_TO_RGB_T = (_XYZ_TO_RGB * _WHITE[None, :]).T.astype(np.float32)
-_RGB_TO_YUV_T = _RGB_TO_YUV.T.astype(np.float32)
+# Matrices acting on the last axis (x @ M.T), with the reference white folded in:
+# public for code that evaluates these formulas its own way (core.colorizer's bands).
+RGB_TO_XYZN_T = (_RGB_TO_XYZ / _WHITE[:, None]).T.astype(np.float32)
+XYZN_TO_RGB_T = (_XYZ_TO_RGB * _WHITE[None, :]).T.astype(np.float32)
+RGB_TO_YUV_T = _RGB_TO_YUV.T.astype(np.float32)
 _YUV_TO_RGB_T = _YUV_TO_RGB.T.astype(np.float32)
 
 
 # ---------------------------------------------------------------- numpy versions
 
 
-def _srgb_to_linear(c: FloatArray) -> FloatArray:
+def srgb_to_linear(c: FloatArray) -> FloatArray:
+    """Decode sRGB: float (...) in [0, 1] -> float32 (...) linear light in [0, 1]."""
     c = np.asarray(c, dtype=np.float32)
     return np.where(
         c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4
@@ -101,9 +112,11 @@ def rgb_to_lab(rgb: FloatArray) -> FloatArray:
     rgb = np.asarray(rgb)
     if rgb.dtype == np.uint8:
         rgb = rgb.astype(np.float32) / 255.0
-    xyz = _srgb_to_linear(rgb) @ _RGB_TO_XYZN_T
+    xyz = srgb_to_linear(rgb) @ RGB_TO_XYZN_T
     f = np.where(
-        xyz > _EPS, np.cbrt(np.maximum(xyz, _EPS)), (_KAPPA * xyz + 16.0) / 116.0
+        xyz > LAB_EPSILON,
+        np.cbrt(np.maximum(xyz, LAB_EPSILON)),
+        (LAB_KAPPA * xyz + 16.0) / 116.0,
     )
     lightness = 116.0 * f[..., 1] - 16.0
     a = 500.0 * (f[..., 0] - f[..., 1])
@@ -122,8 +135,8 @@ def lab_to_rgb(lab: FloatArray) -> FloatArray:
     fx = fy + lab[..., 1] / 500.0
     fz = np.maximum(fy - lab[..., 2] / 200.0, 0.0)
     f = np.stack([fx, fy, fz], axis=-1)
-    xyz = np.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
-    return _linear_to_srgb(xyz.astype(np.float32) @ _XYZN_TO_RGB_T)
+    xyz = np.where(f > LAB_DELTA, f**3, 3.0 * LAB_DELTA**2 * (f - 4.0 / 29.0))
+    return _linear_to_srgb(xyz.astype(np.float32) @ XYZN_TO_RGB_T)
 
 
 def gray_level(lightness: FloatArray) -> FloatArray:
@@ -133,7 +146,7 @@ def gray_level(lightness: FloatArray) -> FloatArray:
     """
     lightness = np.asarray(lightness, dtype=np.float32)
     fy = (lightness + 16.0) / 116.0
-    y = np.where(lightness > 8.0, fy**3, lightness / _KAPPA)
+    y = np.where(lightness > 8.0, fy**3, lightness / LAB_KAPPA)
     return _linear_to_srgb(y.astype(np.float32))
 
 
@@ -147,7 +160,7 @@ def gray_level_ops(l_norm):
 
     lightness = ops.clip(l_norm * 100.0, 0.0, 100.0)
     fy = (lightness + 16.0) / 116.0
-    y = ops.clip(ops.where(lightness > 8.0, fy**3, lightness / _KAPPA), 0.0, 1.0)
+    y = ops.clip(ops.where(lightness > 8.0, fy**3, lightness / LAB_KAPPA), 0.0, 1.0)
     return ops.where(
         y <= 0.0031308,
         12.92 * y,
@@ -161,7 +174,7 @@ def rgb_to_yuv(rgb: FloatArray) -> FloatArray:
     rgb: float (..., 3) in [0, 1]. Returns float32 (..., 3): Y in [0, 1],
     U in [-U_MAX, U_MAX], V in [-V_MAX, V_MAX].
     """
-    return (np.asarray(rgb, dtype=np.float32) @ _RGB_TO_YUV_T).astype(np.float32)
+    return (np.asarray(rgb, dtype=np.float32) @ RGB_TO_YUV_T).astype(np.float32)
 
 
 def yuv_to_rgb(yuv: FloatArray) -> FloatArray:
@@ -186,9 +199,11 @@ def rgb_to_lab_tf(rgb: tf.Tensor) -> tf.Tensor:
         rgb / 12.92,
         ((tf.maximum(rgb, 0.04045) + 0.055) / 1.055) ** 2.4,
     )
-    xyz = tf.tensordot(lin, _RGB_TO_XYZN_T, axes=1)
+    xyz = tf.tensordot(lin, RGB_TO_XYZN_T, axes=1)
     f = tf.where(
-        xyz > _EPS, tf.maximum(xyz, _EPS) ** (1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0
+        xyz > LAB_EPSILON,
+        tf.maximum(xyz, LAB_EPSILON) ** (1.0 / 3.0),
+        (LAB_KAPPA * xyz + 16.0) / 116.0,
     )
     lightness = 116.0 * f[..., 1] - 16.0
     a = 500.0 * (f[..., 0] - f[..., 1])
@@ -203,8 +218,8 @@ def lab_to_rgb_tf(lab: tf.Tensor) -> tf.Tensor:
     fx = fy + lab[..., 1] / 500.0
     fz = tf.maximum(fy - lab[..., 2] / 200.0, 0.0)
     f = tf.stack([fx, fy, fz], axis=-1)
-    xyz = tf.where(f > _DELTA, f**3, 3.0 * _DELTA**2 * (f - 4.0 / 29.0))
-    lin = tf.clip_by_value(tf.tensordot(xyz, _XYZN_TO_RGB_T, axes=1), 0.0, 1.0)
+    xyz = tf.where(f > LAB_DELTA, f**3, 3.0 * LAB_DELTA**2 * (f - 4.0 / 29.0))
+    lin = tf.clip_by_value(tf.tensordot(xyz, XYZN_TO_RGB_T, axes=1), 0.0, 1.0)
     return tf.where(
         lin <= 0.0031308,
         12.92 * lin,
@@ -214,7 +229,7 @@ def lab_to_rgb_tf(lab: tf.Tensor) -> tf.Tensor:
 
 def rgb_to_yuv_tf(rgb: tf.Tensor) -> tf.Tensor:
     """TensorFlow version of `rgb_to_yuv`."""
-    return tf.tensordot(tf.convert_to_tensor(rgb, tf.float32), _RGB_TO_YUV_T, axes=1)
+    return tf.tensordot(tf.convert_to_tensor(rgb, tf.float32), RGB_TO_YUV_T, axes=1)
 
 
 def yuv_to_rgb_tf(yuv: tf.Tensor) -> tf.Tensor:
