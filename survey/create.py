@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image as PILImage
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.config import add_dataclass_args, dataclass_from_args
 from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from core.types import UInt8Array
-from survey.db import DEFAULT_URL, create_engine, db_error_message, init_db
-from survey.errors import InvalidInputError, StudyExistsError, SurveyError
+from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error, create_engine, init_db
+from survey.errors import InvalidInputError, StudyExistsError
 from survey.models import STUDY_NAME_RE, Image, Pair, Study
 
 if TYPE_CHECKING:
@@ -534,11 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     try:
         summary = create_study(cfg)
-    except SurveyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OperationalError as err:
-        print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
+    except COMMAND_ERRORS as err:
+        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
         return 2
     print(
         f"study {summary.name}: {summary.test_photos} photos x {len(summary.models)} "

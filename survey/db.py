@@ -21,10 +21,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from survey.errors import InvalidInputError, NotFoundError
+from survey.errors import InvalidInputError, NotFoundError, SurveyError
 from survey.models import Base
 
-__all__ = ["DEFAULT_URL", "create_engine", "db_error_message", "init_db"]
+__all__ = [
+    "COMMAND_ERRORS",
+    "DEFAULT_URL",
+    "command_error",
+    "create_engine",
+    "db_error_message",
+    "init_db",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,17 @@ def create_engine(url: str = DEFAULT_URL, *, must_exist: bool = False) -> Engine
 def init_db(engine: Engine) -> None:
     """Create the survey tables that do not exist yet (existing data is untouched)."""
     Base.metadata.create_all(engine)
+
+
+# what the survey's command lines report as one `error:` line and exit 2
+COMMAND_ERRORS = (SurveyError, DBAPIError)
+
+
+def command_error(url: str, err: Exception) -> str:
+    """The one-line message of one of COMMAND_ERRORS (the database named by `url`)."""
+    if isinstance(err, DBAPIError):
+        return db_error_message(url, err)
+    return str(err)
 
 
 def db_error_message(url: str, err: DBAPIError) -> str:

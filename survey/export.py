@@ -20,12 +20,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.exc import OperationalError
-
 from core.atomic import atomic_write_bytes
 from core.config import add_dataclass_args, dataclass_from_args
-from survey.db import DEFAULT_URL, db_error_message
-from survey.errors import InvalidInputError, SurveyError
+from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error
+from survey.errors import InvalidInputError
 from survey.stats import load_trials
 
 __all__ = ["FORMATS", "ExportConfig", "export_trials", "main"]
@@ -92,11 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     try:
         out = export_trials(cfg)
-    except SurveyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OperationalError as err:
-        print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
+    except COMMAND_ERRORS as err:
+        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
         return 2
     print(out)
     return 0

@@ -21,11 +21,9 @@ import sys
 from dataclasses import dataclass, field
 
 import gradio as gr
-from sqlalchemy.exc import DBAPIError
 
 from core.config import add_dataclass_args, dataclass_from_args
-from survey.db import DEFAULT_URL, db_error_message
-from survey.errors import SurveyError
+from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error
 from survey.ui import survey_tabs
 
 __all__ = ["ADMIN_TOKEN_ENV", "ServerConfig", "build_survey_app", "main"]
@@ -80,11 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         app = build_survey_app(cfg.db, os.environ.get(ADMIN_TOKEN_ENV) or None)
-    except SurveyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except DBAPIError as err:
-        print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
+    except COMMAND_ERRORS as err:
+        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
         return 2
     try:
         _, url, _ = app.launch(

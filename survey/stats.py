@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from core.config import add_dataclass_args, dataclass_from_args
-from survey.db import DEFAULT_URL, create_engine, db_error_message
-from survey.errors import InvalidInputError, NotFoundError, SurveyError
+from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error, create_engine
+from survey.errors import InvalidInputError, NotFoundError
 from survey.models import STUDY_NAME_RE, Participant, Study, Trial
 
 __all__ = [
@@ -323,11 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     try:
         table = _table(cfg)
-    except SurveyError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OperationalError as err:
-        print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
+    except COMMAND_ERRORS as err:
+        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
         return 2
     if table.empty:
         hint = "" if cfg.include_flagged else " (flagged participants left out)"
