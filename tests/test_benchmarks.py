@@ -117,3 +117,61 @@ def test_fill_template_formats_values_and_names_missing_paths() -> None:
     assert performance_doc.fill_template("{{after.load.1|.1f}}", data) == "6.2"
     with pytest.raises(KeyError, match="after.cli.nope"):
         performance_doc.fill_template("{{after.cli.nope}}", data)
+
+
+def _calibration(path: Path, command: str, alphas: list[float], chosen: float) -> None:
+    rows = [
+        {
+            "alpha": a,
+            "psnr_gain_over_gray": 0.5 - a,
+            "cf_signed_ratio": 0.8 + a,
+            "auc": 0.9 - a / 10,
+            "images": 7,
+        }
+        for a in alphas
+    ]
+    record = {"command": command, "rows": rows, "chosen_alpha": chosen, "cf_min": 0.8}
+    path.write_text(json.dumps({**record, "temperature": 0.38, "tta": True}))
+
+
+def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
+    from benchmarks import calibration_table
+    from core.weights import WEIGHTS_DIR, read_manifest
+
+    folded = read_manifest()["default"]["prior_correction"]["alpha"]
+    shipped = WEIGHTS_DIR / "default.weights.h5"
+    _calibration(
+        tmp_path / "a.json",
+        f"python -m training.calibrate --weights {shipped} --prior p.npz",
+        [-0.1, 0.0],
+        0.0,
+    )
+    _calibration(
+        tmp_path / "b.json",
+        "python -m training.calibrate --weights runs/x/best.weights.h5",
+        [0.3],
+        0.3,
+    )
+    out = tmp_path / "levers.md"
+    code = calibration_table.main(
+        [
+            f"shipped={tmp_path / 'a.json'}",
+            f"run={tmp_path / 'b.json'}",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    rows = [line for line in lines if line.startswith("| shipped")]
+    assert [r.split("|")[4].strip() for r in rows] == [
+        f"{folded - 0.1:.2f}",
+        f"{folded:.2f}",
+    ]
+    assert rows[1].rstrip().endswith("| yes |") and "| yes |" in rows[0]  # TTA column
+    run = next(
+        line for line in out.read_text().splitlines() if line.startswith("| run")
+    )
+    assert "| 0.30 | +0.200 | 1.100 | 0.8700 | yes |" in run
+    assert calibration_table.main([f"x={tmp_path / 'missing.json'}"]) == 2
+    (tmp_path / "bad.json").write_text("{")
+    assert calibration_table.main([f"x={tmp_path / 'bad.json'}"]) == 2

@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[0.0, 0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6],
     )
+    parser.add_argument(
+        "--temperature", type=float, default=ANNEALED_T, help="annealed-mean T"
+    )
     parser.add_argument("--cf-min", type=float, default=CF_MIN)
     parser.add_argument(
         "--tta",
@@ -124,7 +127,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     colorizer = Colorizer.load(args.model, args.weights, tta=args.tta)
     weights = load_prior(args.prior)["weights"]
-    rows = calibrate(colorizer, weights, args.data, args.alphas, args.size, args.limit)
+    rows = calibrate(
+        colorizer,
+        weights,
+        args.data,
+        args.alphas,
+        args.size,
+        args.limit,
+        args.temperature,
+    )
     chosen = choose_alpha(rows, args.cf_min)
     print("alpha  PSNR gain  CF ratio     AuC")
     for r in rows:
@@ -141,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": rows,
             "cf_min": args.cf_min,
             "tta": args.tta,
+            "temperature": args.temperature,
             "chosen_alpha": chosen,
         }
         out = Path(args.out) / "calibration.json"
