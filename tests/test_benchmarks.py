@@ -153,15 +153,9 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
         0.3,
     )
     out = tmp_path / "levers.md"
-    code = calibration_table.main(
-        [
-            f"shipped={tmp_path / 'a.json'}",
-            f"run={tmp_path / 'b.json'}",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    groups = [f"shipped={tmp_path / 'a.json'}", f"run={tmp_path / 'b.json'}"]
+    assert calibration_table.main([*groups, "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
     rows = [line for line in lines if line.startswith("| shipped")]
     assert [r.split("|")[4].strip() for r in rows] == [
         f"{folded - 0.1:.2f}",
