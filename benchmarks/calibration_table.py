@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from core.atomic import atomic_write_bytes
+from core.quantize import ANNEALED_T
 from core.weights import WEIGHTS_DIR, read_manifest
 
 __all__ = ["load_group", "main", "table_markdown"]
@@ -66,7 +67,8 @@ def load_group(label: str, path: Path, manifest: dict | None = None) -> dict:
         "path": str(path),
         "command": command,
         "weights": weights or "-",
-        "temperature": record.get("temperature"),
+        # records made before calibrate took --temperature used the default
+        "temperature": record.get("temperature", ANNEALED_T),
         "tta": bool(record.get("tta", False)),
         "cf_min": record.get("cf_min"),
         "rows": sorted(rows, key=lambda r: r["total_alpha"]),
@@ -90,7 +92,7 @@ def table_markdown(groups: list[dict], command: str) -> str:
         "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for g in groups:
-        t = "-" if g["temperature"] is None else f"{g['temperature']:.2f}"
+        t = f"{g['temperature']:.2f}"
         for r in g["rows"]:
             lines.append(
                 f"| {g['label']} | {t} | {'yes' if g['tta'] else 'no'} "
