@@ -25,13 +25,11 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from core.atomic import atomic_write_bytes
 from core.config import command_line
 from core.models import create_model, get_spec
 from core.weights import MANIFEST, WEIGHTS_DIR, file_sha256, read_manifest
-from training.prior import load_prior
+from training.prior import load_prior, shift_logits_bias
 
 __all__ = ["attach_reports", "check_bars", "export_gan_run", "export_run", "main"]
 
@@ -97,10 +95,7 @@ def _write_corrected(
     """Save `src` weights with alpha * log(w) subtracted from the logits' bias."""
     net = create_model(model, pretrained=False)
     net.load_weights(src)
-    layer = net.get_layer("logits")
-    kernel, bias = layer.get_weights()
-    log_w = np.log(np.maximum(load_prior(prior)["weights"], 1e-12))
-    layer.set_weights([kernel, (bias - alpha * log_w).astype(bias.dtype)])
+    shift_logits_bias(net, load_prior(prior)["weights"], alpha)
     tmp = dst.with_name(f".{dst.name}.tmp.weights.h5")
     net.save_weights(tmp)
     tmp.replace(dst)

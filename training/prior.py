@@ -15,13 +15,14 @@ import io
 import logging
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from core.atomic import atomic_write_bytes
 from core.quantize import NUM_BINS, nearest_bin, rebalance_weights, smooth_prior
 from training.data import PipelineConfig, make_dataset
 
-__all__ = ["compute_prior", "load_prior", "save_prior"]
+__all__ = ["compute_prior", "load_prior", "save_prior", "shift_logits_bias"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,19 @@ def load_prior(path: str | Path) -> dict[str, np.ndarray]:
     """Read arrays written by `save_prior`."""
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
+
+
+def shift_logits_bias(model: keras.Model, weights: np.ndarray, alpha: float) -> None:
+    """Subtract alpha * log(weights) from the bias of `model`'s layer 'logits'.
+
+    weights: float (313,) class-rebalancing weights (> 0) of the prior the model was
+    trained with. alpha > 0 undoes that much of the rebalancing (what
+    `training.export --prior-correction` folds in); -alpha restores the trained bias.
+    """
+    layer = model.get_layer("logits")
+    kernel, bias = layer.get_weights()
+    log_w = np.log(np.maximum(np.asarray(weights, np.float64), 1e-12))
+    layer.set_weights([kernel, (bias - alpha * log_w).astype(bias.dtype)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,7 @@ from core.atomic import atomic_write_bytes
 from core.config import add_dataclass_args, dataclass_from_args
 from core.models import UnknownModelError, create_model, get_spec
 from core.quantize import NUM_BINS, rebalance_weights, smooth_prior, soft_encode_tf
+from core.weights import WEIGHTS_DIR, file_sha256, read_manifest
 from training.data import (
     PipelineConfig,
     count_images,
@@ -68,7 +69,7 @@ from training.distribute import (
     worker_count,
     worker_index,
 )
-from training.prior import compute_prior, load_prior, save_prior
+from training.prior import compute_prior, load_prior, save_prior, shift_logits_bias
 
 __all__ = [
     "PRECISIONS",
@@ -142,7 +143,8 @@ class TrainConfig:
         default="",
         metadata={
             "help": "start from these .weights.h5 (fine-tuning, e.g. at a new "
-            "--size: new optimizer and schedule); unused when --out resumes"
+            "--size: new optimizer and schedule; a shipped file's prior "
+            "correction is undone); unused when --out resumes"
         },
     )
     checkpoint_every: int = field(default=250, metadata={"help": "steps"})
@@ -664,9 +666,14 @@ def _trim_steps(path: Path, step: int) -> list[dict]:
     return kept
 
 
-def load_init_weights(model: keras.Model, path: str) -> None:
+def load_init_weights(
+    model: keras.Model, path: str, weights_dir: Path = WEIGHTS_DIR
+) -> float:
     """Load a `.weights.h5` of the same architecture into `model` (fine-tuning).
 
+    A shipped file (its SHA-256 in `weights_dir`'s manifest) has the export's prior
+    correction folded into its logits' bias; that shift is undone, so training goes on
+    from the weights as trained. Returns the alpha undone (0.0: none).
     Raises FileNotFoundError for a missing file and ValueError (one line) for weights
     of another architecture.
     """
@@ -679,6 +686,14 @@ def load_init_weights(model: keras.Model, path: str) -> None:
         raise ValueError(
             f"--init-weights {path} does not fit model {model.name!r}: {first}"
         ) from None
+    digest = file_sha256(path)
+    for entry in read_manifest(weights_dir).values():
+        alpha = entry.get("prior_correction", {}).get("alpha", 0.0)
+        if entry.get("sha256") == digest and alpha and "prior" in entry:
+            prior = load_prior(weights_dir / entry["prior"]["file"])
+            shift_logits_bias(model, prior["weights"], -alpha)
+            return float(alpha)
+    return 0.0
 
 
 def _checkpoint_folder(out: Path, strategy: tf.distribute.Strategy) -> Path:
@@ -770,8 +785,10 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
         if worker_count(strategy) == 1 and trainer.load_checkpoint(ckpt):
             log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
         elif cfg.init_weights:
-            load_init_weights(trainer.model, cfg.init_weights)
+            undone = load_init_weights(trainer.model, cfg.init_weights)
             log.info("starting from %s", cfg.init_weights)
+            if undone:
+                log.info("undid the shipped prior correction (alpha %g)", undone)
         # decided together, so that no worker waits alone in the next collective
         previous = np.array(float((ckpt / "state.json").exists()))
         if worker_count(strategy) > 1 and sum_over_workers(strategy, previous) > 0:

@@ -27,6 +27,7 @@ from training.evaluate import (
 from training.export import attach_reports, export_run
 from training.prior import save_prior
 from training.semantic import SemanticJudge, agreement
+from training.train import load_init_weights
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +158,16 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
     k1, b1 = after.get_layer("logits").get_weights()
     np.testing.assert_array_equal(k0, k1)
     np.testing.assert_allclose(b1, b0 - 0.5 * np.log(class_weights), rtol=1e-5)
+    # fine-tuning from the shipped file (any copy of it) starts from the trained bias
+    copy = tmp_path / "copy.weights.h5"
+    copy.write_bytes((folder / entry["file"]).read_bytes())
+    tuned = create_model("default", pretrained=False)
+    assert load_init_weights(tuned, str(copy), weights_dir=folder) == 0.5
+    bias = tuned.get_layer("logits").get_weights()[1]
+    np.testing.assert_allclose(bias, b0, atol=1e-5)
+    # a run's own file carries no fold: loaded as it is
+    assert load_init_weights(tuned, str(weights_file), weights_dir=folder) == 0.0
+    np.testing.assert_array_equal(tuned.get_layer("logits").get_weights()[1], b0)
     # reports are attached only when they were made with exactly the shipped file
     summary = {
         "config": {
