@@ -6,9 +6,10 @@
 Every variable (kernels, biases, batch-norm statistics) becomes the weighted mean of
 the same variable in the inputs, which must be weights of the same registered model,
 e.g. snapshots of one run or fine-tunings that started from the same weights (averages
-of unrelated runs are meaningless). `--mix` gives the weights of the mean (default:
-equal). The result is written atomically; measure it on val/ with `training.calibrate`
-before keeping it.
+of unrelated runs are meaningless). A shipped file is read as `--init-weights` reads
+it, with the export's prior correction undone, so the result is a run's file. `--mix`
+gives the weights of the mean (default: equal). The result is written atomically;
+measure it on val/ with `training.calibrate` before keeping it.
 """
 
 from __future__ import annotations
