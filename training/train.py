@@ -69,6 +69,7 @@ from training.distribute import (
     worker_count,
     worker_index,
 )
+from training.perceptual import PerceptualTerm
 from training.prior import compute_prior, load_prior, save_prior, shift_logits_bias
 
 __all__ = [
@@ -145,6 +146,20 @@ class TrainConfig:
             "help": "start from these .weights.h5 (fine-tuning, e.g. at a new "
             "--size: new optimizer and schedule; a shipped file's prior "
             "correction is undone); unused when --out resumes"
+        },
+    )
+    perceptual: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the perceptual term (training.perceptual: frozen "
+            "ImageNet Lite0 features and classes of the decoded photo); 0: off"
+        },
+    )
+    perceptual_alpha: float = field(
+        default=0.45,
+        metadata={
+            "help": "prior correction applied before decoding for the perceptual "
+            "term (the alpha the export will fold in)"
         },
     )
     checkpoint_every: int = field(default=250, metadata={"help": "steps"})
@@ -326,6 +341,11 @@ class Trainer:
         self.class_weights = tf.Variable(
             np.asarray(class_weights, np.float32), trainable=False, name="class_weights"
         )
+        self.perceptual: PerceptualTerm | None = None
+        if cfg.perceptual > 0:
+            self.perceptual = PerceptualTerm(
+                self.class_weights, alpha=cfg.perceptual_alpha
+            )
         # random state of the layers (Keras seed generators, e.g. of dropout)
         weight_ids = {id(v) for v in self.model.weights}
         self.rng_states = [v for v in self.model.variables if id(v) not in weight_ids]
@@ -352,18 +372,35 @@ class Trainer:
         """Decoder variables, then encoder variables (the order of the gradients)."""
         return self.dec_vars + self.enc_vars
 
-    def per_example_loss(self, out: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
-        """float32 (B,) loss of each example; out is cast to float32 first."""
+    def per_example_loss(
+        self, out: tf.Tensor, ab: tf.Tensor, lightness: tf.Tensor | None = None
+    ) -> tf.Tensor:
+        """float32 (B,) loss of each example; out is cast to float32 first.
+
+        lightness (B, S, S, 1) in [0, 100] is needed by the perceptual term (when
+        --perceptual is set); without it only the pixel loss is returned.
+        """
         out = tf.cast(out, tf.float32)
         if self.spec.output == "ab_bins":
-            return classification_loss(
+            loss = classification_loss(
                 out, ab, tf.convert_to_tensor(self.class_weights), per_example=True
             )
-        return regression_loss(out, ab, self.spec.ab_scale, per_example=True)
+        else:
+            loss = regression_loss(out, ab, self.spec.ab_scale, per_example=True)
+        if self.perceptual is None or lightness is None:
+            return loss
+        pred_ab = (
+            self.perceptual.decode(out)
+            if self.spec.output == "ab_bins"
+            else out * self.spec.ab_scale
+        )
+        return loss + self.cfg.perceptual * self.perceptual(lightness, pred_ab, ab)
 
-    def loss(self, out: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+    def loss(
+        self, out: tf.Tensor, ab: tf.Tensor, lightness: tf.Tensor | None = None
+    ) -> tf.Tensor:
         """Mean loss of a batch, float32 scalar."""
-        return tf.reduce_mean(self.per_example_loss(out, ab))
+        return tf.reduce_mean(self.per_example_loss(out, ab, lightness))
 
     # ------------------------------------------------------------------ steps
     def _replica_gradients(
@@ -374,7 +411,7 @@ class Trainer:
             out = self.model(lightness / 100.0, training=True)
             # summed over this replica's examples / the global batch, so that the
             # all-reduced (summed) gradients are those of the global mean
-            loss = tf.nn.compute_average_loss(self.per_example_loss(out, ab))
+            loss = tf.nn.compute_average_loss(self.per_example_loss(out, ab, lightness))
             scaled = loss * self.counters["loss_scale"] if self.loss_scaled else loss
         grads = tape.gradient(
             scaled, self.train_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO
@@ -466,7 +503,7 @@ class Trainer:
     @tf.function(reduce_retracing=True)
     def eval_step(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
         """Mean loss of one local batch in inference mode (no distribution)."""
-        return self.loss(self.model(lightness / 100.0, training=False), ab)
+        return self.loss(self.model(lightness / 100.0, training=False), ab, lightness)
 
     # ------------------------------------------------------------ checkpoints
     def attach_data(self, iterator: Any) -> None:
