@@ -75,6 +75,10 @@ def load_group(label: str, path: Path, manifest: dict | None = None) -> dict:
     }
 
 
+def _percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.1f}"
+
+
 def table_markdown(groups: list[dict], command: str) -> str:
     """The page: one table, then each group's source command."""
     lines = [
@@ -85,11 +89,13 @@ def table_markdown(groups: list[dict], command: str) -> str:
         "the class rebalancing is undone at inference (0: as trained); the marked row "
         "is the one `training.calibrate` chooses (best PSNR gain with CF ratio >= "
         "cf_min). T: annealed-mean temperature; TTA: output averaged over the photo "
-        "and its mirror image.",
+        "and its mirror image. Top-1: how often the EfficientNet-Lite2 judge gives "
+        "the colorized photo the original's ImageNet class (records made with "
+        "`--semantic`; the grey baseline's figure is under Sources).",
         "",
         "| lever | T | TTA | alpha | PSNR gain over grey (dB) | CF ratio | AuC "
-        "| chosen |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | --- |",
+        "| top-1 (%) | chosen |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for g in groups:
         t = f"{g['temperature']:.2f}"
@@ -98,14 +104,20 @@ def table_markdown(groups: list[dict], command: str) -> str:
                 f"| {g['label']} | {t} | {'yes' if g['tta'] else 'no'} "
                 f"| {r['total_alpha']:.2f} | {r['psnr_gain_over_gray']:+.3f} "
                 f"| {r['cf_signed_ratio']:.3f} | {r['auc']:.4f} "
+                f"| {_percent(r.get('top1_agreement'))} "
                 f"| {'yes' if r['chosen'] else ''} |"
             )
     lines += ["", "## Sources", ""]
     for g in groups:
+        first = g["rows"][0] if g["rows"] else {}
+        gray = (
+            f", grey baseline top-1 {_percent(first['gray_top1_agreement'])} %"
+            if "gray_top1_agreement" in first
+            else ""
+        )
         lines.append(
             f"- {g['label']}: `{g['path']}`, weights `{g['weights']}`, "
-            f"{g['rows'][0]['images'] if g['rows'] else 0} photos; "
-            f"command: `{g['command']}`"
+            f"{first.get('images', 0)} photos{gray}; command: `{g['command']}`"
         )
     return "\n".join(lines) + "\n"
 

@@ -119,7 +119,13 @@ def test_fill_template_formats_values_and_names_missing_paths() -> None:
         performance_doc.fill_template("{{after.cli.nope}}", data)
 
 
-def _calibration(path: Path, command: str, alphas: list[float], chosen: float) -> None:
+def _calibration(
+    path: Path,
+    command: str,
+    alphas: list[float],
+    chosen: float,
+    semantic: bool = False,
+) -> None:
     rows = [
         {
             "alpha": a,
@@ -127,6 +133,11 @@ def _calibration(path: Path, command: str, alphas: list[float], chosen: float) -
             "cf_signed_ratio": 0.8 + a,
             "auc": 0.9 - a / 10,
             "images": 7,
+            **(
+                {"top1_agreement": 0.6 - a / 10, "gray_top1_agreement": 0.625}
+                if semantic
+                else {}
+            ),
         }
         for a in alphas
     ]
@@ -148,9 +159,10 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
     )
     _calibration(
         tmp_path / "b.json",
-        "python -m training.calibrate --weights runs/x/best.weights.h5",
+        "python -m training.calibrate --weights runs/x/best.weights.h5 --semantic",
         [0.3],
         0.3,
+        semantic=True,
     )
     out = tmp_path / "levers.md"
     groups = [f"shipped={tmp_path / 'a.json'}", f"run={tmp_path / 'b.json'}"]
@@ -165,7 +177,9 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
     run = next(
         line for line in out.read_text().splitlines() if line.startswith("| run")
     )
-    assert "| 0.30 | +0.200 | 1.100 | 0.8700 | yes |" in run
+    assert "| 0.30 | +0.200 | 1.100 | 0.8700 | 57.0 | yes |" in run
+    assert [r.split("|")[8].strip() for r in rows] == ["-", "-"]  # no --semantic
+    assert "grey baseline top-1 62.5 %" in out.read_text()
     assert calibration_table.main([f"x={tmp_path / 'missing.json'}"]) == 2
     (tmp_path / "bad.json").write_text("{")
     assert calibration_table.main([f"x={tmp_path / 'bad.json'}"]) == 2

@@ -36,6 +36,7 @@ from core.quantize import ANNEALED_T
 from training.data import iter_encoded, list_sources
 from training.evaluate import gray_baseline
 from training.prior import load_prior
+from training.semantic import SemanticJudge, agreement
 
 __all__ = ["calibrate", "choose_alpha", "main"]
 
@@ -52,10 +53,17 @@ def calibrate(
     size: int = 256,
     limit: int = 0,
     temperature: float = ANNEALED_T,
+    judge: SemanticJudge | None = None,
 ) -> list[dict]:
-    """Mean PSNR gain over grey, colourfulness ratio and AuC for each alpha."""
+    """Mean PSNR gain over grey, colourfulness ratio and AuC for each alpha.
+
+    With a judge (training.semantic), each row also has the classifier's top-1 and
+    top-5 agreement with the originals ("top1_agreement", "top5_agreement", fractions
+    in [0, 1]) and the grey baseline's ("gray_top1_agreement", "gray_top5_agreement").
+    """
     log_w = np.log(np.maximum(class_weights, 1e-12)).astype(np.float32)
     scores: dict[float, list[tuple[float, float, float]]] = {a: [] for a in alphas}
+    agree: dict[str, list[tuple[bool, bool]]] = {str(a): [] for a in ["gray", *alphas]}
     gray_psnr, cf_gt = [], []
     for n, (_key, data_bytes) in enumerate(iter_encoded(list_sources(data))):
         if limit and n >= limit:
@@ -67,13 +75,19 @@ def calibrate(
         logits = colorizer.predict_output(lab[..., 0], size)
         gray_psnr.append(metrics.psnr(gt, gray))
         cf_gt.append(metrics.colorfulness(gt))
+        preds = []
         for a in alphas:
             ab = colorizer.output_to_chroma(logits - a * log_w, temperature)
             pred = np.asarray(compose(lab, ab))
+            preds.append(pred)
             cmf = metrics.ab_error_cmf(gt, pred)
             scores[a].append(
                 (metrics.psnr(gt, pred), metrics.colorfulness(pred), metrics.auc(cmf))
             )
+        if judge is not None:
+            gt_top5, *rendered = judge.top5([gt, gray, *preds])
+            for key, top5 in zip(["gray", *alphas], rendered, strict=True):
+                agree[str(key)].append(agreement(gt_top5, top5))
     rows = []
     for a in alphas:
         s = np.array(scores[a])
@@ -86,6 +100,16 @@ def calibrate(
                 "images": len(s),
             }
         )
+        if judge is not None:
+            mine, gray_agree = np.array(agree[str(a)]), np.array(agree["gray"])
+            rows[-1].update(
+                {
+                    "top1_agreement": float(mine[:, 0].mean()),
+                    "top5_agreement": float(mine[:, 1].mean()),
+                    "gray_top1_agreement": float(gray_agree[:, 0].mean()),
+                    "gray_top5_agreement": float(gray_agree[:, 1].mean()),
+                }
+            )
     return rows
 
 
@@ -122,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="average the output over the photo and its mirror image",
     )
+    parser.add_argument(
+        "--semantic",
+        action="store_true",
+        help="also the top-1/top-5 agreement of the EfficientNet-Lite2 judge (slower)",
+    )
     parser.add_argument("--out", default="", help="folder for calibration.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -135,15 +164,19 @@ def main(argv: list[str] | None = None) -> int:
         args.size,
         args.limit,
         args.temperature,
+        SemanticJudge() if args.semantic else None,
     )
     chosen = choose_alpha(rows, args.cf_min)
-    print("alpha  PSNR gain  CF ratio     AuC")
+    print("alpha  PSNR gain  CF ratio     AuC" + ("  top-1" if args.semantic else ""))
     for r in rows:
         mark = "  <- chosen" if r["alpha"] == chosen else ""
+        top1 = f"  {100 * r['top1_agreement']:5.1f}" if args.semantic else ""
         print(
             f"{r['alpha']:5.2f}  {r['psnr_gain_over_gray']:+9.3f}  "
-            f"{r['cf_signed_ratio']:8.3f}  {r['auc']:.4f}{mark}"
+            f"{r['cf_signed_ratio']:8.3f}  {r['auc']:.4f}{top1}{mark}"
         )
+    if args.semantic and rows:
+        print(f"grey   top-1 {100 * rows[0]['gray_top1_agreement']:5.1f}")
     if args.out:
         record = {
             "command": "python -m training.calibrate " + " ".join(sys.argv[1:]),
@@ -153,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             "cf_min": args.cf_min,
             "tta": args.tta,
             "temperature": args.temperature,
+            "semantic": args.semantic,
             "chosen_alpha": chosen,
         }
         out = Path(args.out) / "calibration.json"

@@ -327,6 +327,30 @@ def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> Non
     )
 
 
+def test_calibration_reports_semantic_agreement(photos, weights_file, judge) -> None:
+    from core.colorizer import Colorizer
+
+    colorizer = Colorizer.load("default", weights_file)
+    class_weights = np.random.default_rng(0).uniform(0.2, 5.0, NUM_BINS)
+    rows = calibrate(
+        colorizer, class_weights, [str(photos)], [0.0, 1.0], size=64, judge=judge
+    )
+    gray_agree = []
+    for path in sorted(photos.iterdir()):
+        gt = np.asarray(Image.open(path).convert("RGB"))
+        gt_top5, gray_top5 = judge.top5([gt, gray_baseline(gt)])
+        gray_agree.append(agreement(gt_top5, gray_top5))
+    expected = np.mean(gray_agree, axis=0)
+    for row in rows:
+        assert row["gray_top1_agreement"] == expected[0]
+        assert row["gray_top5_agreement"] == expected[1]
+        assert 0.0 <= row["top1_agreement"] <= row["top5_agreement"] <= 1.0
+    assert (
+        "top1_agreement"
+        not in calibrate(colorizer, class_weights, [str(photos)], [0.0], size=64)[0]
+    )
+
+
 def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> None:
     other = tmp_path / "other" / "best.weights.h5"
     other.parent.mkdir()
