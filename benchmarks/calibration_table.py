@@ -9,8 +9,11 @@ the originals, AuC, on the validation photos). Alphas are shown as the total
 correction: a run on the shipped weights, which already have the manifest's
 `prior_correction.alpha` folded into their last bias, adds that alpha. The row that
 `training.calibrate`'s rule would choose (best PSNR with CF ratio >= its --cf-min) is
-marked in each group. Every number comes from the files; without --out the Markdown
-is printed.
+marked in each group. The first group is the reference: every row also shows its PSNR
+gain minus the reference's at the same colourfulness ratio, interpolated linearly
+between the reference's rows (the levers are compared at equal colour, since more
+colour costs PSNR). Every number comes from the files; without --out the Markdown is
+printed.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from core.atomic import atomic_write_bytes
 from core.quantize import ANNEALED_T
 from core.weights import WEIGHTS_DIR, read_manifest
 
-__all__ = ["load_group", "main", "table_markdown"]
+__all__ = ["load_group", "main", "reference_psnr", "table_markdown"]
 
 
 def _option(command: str, name: str) -> str | None:
@@ -75,6 +80,24 @@ def load_group(label: str, path: Path, manifest: dict | None = None) -> dict:
     }
 
 
+def reference_psnr(cf_ratio: float, reference: list[dict]) -> float | None:
+    """The reference's PSNR gain at this CF ratio, linearly interpolated.
+
+    reference: rows with "cf_signed_ratio" and "psnr_gain_over_gray". None when the
+    ratio lies outside the reference's range (no extrapolation).
+    """
+    points = sorted((r["cf_signed_ratio"], r["psnr_gain_over_gray"]) for r in reference)
+    if not points or not points[0][0] <= cf_ratio <= points[-1][0]:
+        return None
+    cfs, gains = zip(*points, strict=True)
+    return float(np.interp(cf_ratio, cfs, gains))
+
+
+def _versus(row: dict, reference: list[dict]) -> str:
+    ref = reference_psnr(row["cf_signed_ratio"], reference)
+    return "-" if ref is None else f"{row['psnr_gain_over_gray'] - ref:+.3f}"
+
+
 def _percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}"
 
@@ -91,12 +114,15 @@ def table_markdown(groups: list[dict], command: str) -> str:
         "cf_min). T: annealed-mean temperature; TTA: output averaged over the photo "
         "and its mirror image. Top-1: how often the EfficientNet-Lite2 judge gives "
         "the colorized photo the original's ImageNet class (records made with "
-        "`--semantic`; the grey baseline's figure is under Sources).",
+        "`--semantic`; the grey baseline's figure is under Sources). vs ref.: PSNR "
+        "gain minus that of the first lever (the reference) at the same CF ratio, "
+        "interpolated linearly between its rows; '-' outside its range.",
         "",
         "| lever | T | TTA | alpha | PSNR gain over grey (dB) | CF ratio | AuC "
-        "| top-1 (%) | chosen |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| top-1 (%) | vs ref. (dB) | chosen |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
+    reference = groups[0]["rows"] if groups else []
     for g in groups:
         t = f"{g['temperature']:.2f}"
         for r in g["rows"]:
@@ -104,7 +130,7 @@ def table_markdown(groups: list[dict], command: str) -> str:
                 f"| {g['label']} | {t} | {'yes' if g['tta'] else 'no'} "
                 f"| {r['total_alpha']:.2f} | {r['psnr_gain_over_gray']:+.3f} "
                 f"| {r['cf_signed_ratio']:.3f} | {r['auc']:.4f} "
-                f"| {_percent(r.get('top1_agreement'))} "
+                f"| {_percent(r.get('top1_agreement'))} | {_versus(r, reference)} "
                 f"| {'yes' if r['chosen'] else ''} |"
             )
     lines += ["", "## Sources", ""]

@@ -177,8 +177,17 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
     run = next(
         line for line in out.read_text().splitlines() if line.startswith("| run")
     )
-    assert "| 0.30 | +0.200 | 1.100 | 0.8700 | 57.0 | yes |" in run
+    # CF 1.1 lies outside the reference's 0.7..0.8: no comparison
+    assert "| 0.30 | +0.200 | 1.100 | 0.8700 | 57.0 | - | yes |" in run
     assert [r.split("|")[8].strip() for r in rows] == ["-", "-"]  # no --semantic
+    assert [r.split("|")[9].strip() for r in rows] == ["+0.000", "+0.000"]
+    reference = [
+        {"cf_signed_ratio": 0.9, "psnr_gain_over_gray": 0.1},
+        {"cf_signed_ratio": 0.7, "psnr_gain_over_gray": 0.5},
+    ]
+    assert calibration_table.reference_psnr(0.75, reference) == pytest.approx(0.4)
+    assert calibration_table.reference_psnr(0.9, reference) == pytest.approx(0.1)
+    assert calibration_table.reference_psnr(0.95, reference) is None
     assert "grey baseline top-1 62.5 %" in out.read_text()
     assert calibration_table.main([f"x={tmp_path / 'missing.json'}"]) == 2
     (tmp_path / "bad.json").write_text("{")
