@@ -95,7 +95,10 @@ def reference_psnr(cf_ratio: float, reference: list[dict]) -> float | None:
 
 def _versus(row: dict, reference: list[dict]) -> str:
     ref = reference_psnr(row["cf_signed_ratio"], reference)
-    return "-" if ref is None else f"{row['psnr_gain_over_gray'] - ref:+.3f}"
+    if ref is None:
+        return "-"
+    # + 0.0 turns a rounded -0.0 into 0.0: a lever equal to the reference reads +0.000
+    return f"{round(row['psnr_gain_over_gray'] - ref, 3) + 0.0:+.3f}"
 
 
 def _percent(fraction: float | None) -> str:
