@@ -63,7 +63,8 @@ def calibrate(
     """
     log_w = np.log(np.maximum(class_weights, 1e-12)).astype(np.float32)
     scores: dict[float, list[tuple[float, float, float]]] = {a: [] for a in alphas}
-    agree: dict[str, list[tuple[bool, bool]]] = {str(a): [] for a in ["gray", *alphas]}
+    agree: dict[float, list[tuple[bool, bool]]] = {a: [] for a in alphas}
+    gray_agree: list[tuple[bool, bool]] = []
     gray_psnr, cf_gt = [], []
     for n, (_key, data_bytes) in enumerate(iter_encoded(list_sources(data))):
         if limit and n >= limit:
@@ -85,9 +86,12 @@ def calibrate(
                 (metrics.psnr(gt, pred), metrics.colorfulness(pred), metrics.auc(cmf))
             )
         if judge is not None:
-            gt_top5, *rendered = judge.top5([gt, gray, *preds])
-            for key, top5 in zip(["gray", *alphas], rendered, strict=True):
-                agree[str(key)].append(agreement(gt_top5, top5))
+            gt_top5, gray_top5, *rendered = judge.top5([gt, gray, *preds])
+            gray_agree.append(agreement(gt_top5, gray_top5))
+            for a, top5 in zip(alphas, rendered, strict=True):
+                agree[a].append(agreement(gt_top5, top5))
+    if judge is not None:
+        gray_top1, gray_top5 = np.mean(gray_agree, axis=0)
     rows = []
     for a in alphas:
         s = np.array(scores[a])
@@ -101,13 +105,13 @@ def calibrate(
             }
         )
         if judge is not None:
-            mine, gray_agree = np.array(agree[str(a)]), np.array(agree["gray"])
+            top1, top5 = np.mean(agree[a], axis=0)
             rows[-1].update(
                 {
-                    "top1_agreement": float(mine[:, 0].mean()),
-                    "top5_agreement": float(mine[:, 1].mean()),
-                    "gray_top1_agreement": float(gray_agree[:, 0].mean()),
-                    "gray_top5_agreement": float(gray_agree[:, 1].mean()),
+                    "top1_agreement": float(top1),
+                    "top5_agreement": float(top5),
+                    "gray_top1_agreement": float(gray_top1),
+                    "gray_top5_agreement": float(gray_top5),
                 }
             )
     return rows

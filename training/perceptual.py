@@ -34,14 +34,13 @@ from core.models.efficientnet_lite import (
     PIXEL_STD,
     build_efficientnet_lite,
     load_pretrained,
-    skip_tap_names,
+    skip_taps,
 )
 from core.quantize import ANNEALED_T, bin_centers
 
 __all__ = ["FEATURE_STRIDES", "PerceptualTerm", "decode_annealed_tf"]
 
 FEATURE_STRIDES = (8, 16, 32)
-_TAP_INDEX = {2: 0, 4: 1, 8: 2, 16: 3, 32: 4}  # order of skip_tap_names
 
 
 def decode_annealed_tf(logits: tf.Tensor, temperature: float = ANNEALED_T) -> tf.Tensor:
@@ -76,8 +75,8 @@ class PerceptualTerm:
         base = build_efficientnet_lite("lite0", include_top=True)
         load_pretrained(base, "lite0")
         base.trainable = False
-        taps = skip_tap_names("lite0")
-        outputs = [base.get_layer(taps[_TAP_INDEX[s]]).output for s in FEATURE_STRIDES]
+        taps = skip_taps("lite0")
+        outputs = [base.get_layer(taps[s]).output for s in FEATURE_STRIDES]
         self.net = keras.Model(
             base.inputs, [*outputs, base.output], name="perceptual_lite0"
         )

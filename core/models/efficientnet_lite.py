@@ -158,15 +158,20 @@ def _block_output_name(block: BlockSpec) -> str:
     return f"blocks_{block.index}_{suffix}"
 
 
+def skip_taps(variant: str = "lite0") -> dict[int, str]:
+    """Output stride -> name of the last layer at that stride (2, 4, 8, 16, 32)."""
+    taps: dict[int, str] = {}
+    for block in block_specs(variant):
+        taps[block.output_stride] = _block_output_name(block)
+    return dict(sorted(taps.items()))
+
+
 def skip_tap_names(variant: str = "lite0") -> list[str]:
     """Layer names of the last layer at output strides 2, 4, 8, 16 and 32.
 
     For lite0: blocks_0_bn2, blocks_2_add, blocks_4_add, blocks_10_add, blocks_15_bn2.
     """
-    taps: dict[int, str] = {}
-    for block in block_specs(variant):
-        taps[block.output_stride] = _block_output_name(block)
-    return [taps[stride] for stride in sorted(taps)]
+    return list(skip_taps(variant).values())
 
 
 def _bn(name: str) -> layers.BatchNormalization:
