@@ -76,6 +76,7 @@ __all__ = [
     "PRECISIONS",
     "TrainConfig",
     "Trainer",
+    "load_init_encoder",
     "load_init_weights",
     "classification_loss",
     "main",
@@ -146,6 +147,14 @@ class TrainConfig:
             "help": "start from these .weights.h5 (fine-tuning, e.g. at a new "
             "--size: new optimizer and schedule; a shipped file's prior "
             "correction is undone); unused when --out resumes"
+        },
+    )
+    init_encoder: str = field(
+        default="",
+        metadata={
+            "help": "copy the encoder of these .weights.h5 (the model's registered "
+            "architecture) and start the decoder fresh, e.g. with wider "
+            "--model-options decoder_widths=...; unused when --out resumes"
         },
     )
     perceptual: float = field(
@@ -733,6 +742,34 @@ def load_init_weights(
     return 0.0
 
 
+def load_init_encoder(model: keras.Model, path: str, model_name: str) -> None:
+    """Copy the `encoder` sub-model of a `.weights.h5` into `model`'s (its decoder and
+    head keep their fresh initialisation).
+
+    The file must hold `model_name` as registered (its default builder options); the
+    target may differ elsewhere, e.g. in `decoder_widths`.
+    Raises FileNotFoundError for a missing file and ValueError (one line) for a file
+    of another architecture or a model without an `encoder` layer.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--init-encoder {path}: no such file")
+    try:
+        target = model.get_layer("encoder")
+    except ValueError:
+        raise ValueError(
+            f"--init-encoder: model {model.name!r} has no 'encoder' layer"
+        ) from None
+    source = create_model(model_name, pretrained=False)
+    try:
+        source.load_weights(path)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+        raise ValueError(
+            f"--init-encoder {path} does not hold model {model_name!r}: {first}"
+        ) from None
+    target.set_weights(source.get_layer("encoder").get_weights())
+
+
 def _checkpoint_folder(out: Path, strategy: tf.distribute.Strategy) -> Path:
     """The chief's checkpoint/, else checkpoint/worker-N/ (its own data position)."""
     if is_chief(strategy):
@@ -826,6 +863,9 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
             log.info("starting from %s", cfg.init_weights)
             if undone:
                 log.info("undid the shipped prior correction (alpha %g)", undone)
+        if cfg.init_encoder and not trainer.step:
+            load_init_encoder(trainer.model, cfg.init_encoder, cfg.model)
+            log.info("encoder from %s, decoder fresh", cfg.init_encoder)
         # decided together, so that no worker waits alone in the next collective
         previous = np.array(float((ckpt / "state.json").exists()))
         if worker_count(strategy) > 1 and sum_over_workers(strategy, previous) > 0:
