@@ -5,6 +5,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import skimage.data
@@ -12,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from core.colorspace import rgb_to_lab_tf
+from core.models import create_model
 from core.quantize import NUM_BINS, bin_centers, nearest_bin, soft_encode_tf
 from training.data import (
     PipelineConfig,
@@ -22,7 +24,12 @@ from training.data import (
     make_dataset,
 )
 from training.prior import compute_prior, load_prior, save_prior
-from training.train import TrainConfig, Trainer, classification_loss
+from training.train import (
+    TrainConfig,
+    Trainer,
+    classification_loss,
+    load_init_encoder,
+)
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 SIZE = 64
@@ -285,3 +292,30 @@ def test_checkpoint_of_the_previous_format_still_loads(tmp_path, batch) -> None:
         np.testing.assert_array_equal(got.numpy(), want.numpy())
     for a, b in zip(restored.enc_opt.variables, trainer.enc_opt.variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_init_encoder_copies_the_encoder_into_a_wider_decoder(tmp_path) -> None:
+    keras.utils.set_random_seed(0)
+    trained = create_model("default", pretrained=False)
+    for w in trained.get_layer("encoder").weights:
+        w.assign(w + 0.5)  # an encoder no fresh build could give
+    path = tmp_path / "trained.weights.h5"
+    trained.save_weights(path)
+    wide = create_model("default", pretrained=False, decoder_widths=(64, 32, 32, 32))
+    fresh = [w.numpy() for w in wide.get_layer("logits").weights]
+    load_init_encoder(wide, str(path), "default")
+    for got, want in zip(
+        wide.get_layer("encoder").weights,
+        trained.get_layer("encoder").weights,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    for got, want in zip(wide.get_layer("logits").weights, fresh, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want)  # the decoder is left alone
+    # the wide model's file does not hold the registered architecture
+    wide.save_weights(tmp_path / "wide.weights.h5")
+    with pytest.raises(ValueError, match="does not hold model") as err:
+        load_init_encoder(wide, str(tmp_path / "wide.weights.h5"), "default")
+    assert "\n" not in str(err.value)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_init_encoder(wide, str(tmp_path / "missing.weights.h5"), "default")
