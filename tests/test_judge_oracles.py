@@ -75,4 +75,6 @@ def test_command_writes_the_table_from_a_judge_run(tmp_path) -> None:
         judge_oracles.RENDERINGS
     )  # header, grey, renderings
     # the true chroma is the photo itself: the judge agrees with it
-    assert "| true chroma | 100.0 | 100.0 |" in text
+    assert "| true chroma | 100.0 | 100.0 | " in text
+    # coffee is no animal: the animal column is empty, the other column full
+    assert "| true chroma | 100.0 | 100.0 | +0.0 | - | 100.0 |" in text
