@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.atomic import atomic_write_bytes
+from benchmarks.markdown import command_line, emit
 from core.quantize import ANNEALED_T
 from core.weights import WEIGHTS_DIR, read_manifest
 
@@ -172,14 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, KeyError) as err:
             print(f"error: {path}: not a calibration record ({err})", file=sys.stderr)
             return 2
-    raw = sys.argv[1:] if argv is None else argv
-    text = table_markdown(
-        groups, shlex.join(["python", "-m", "benchmarks.calibration_table", *raw])
-    )
-    if args.out:
-        atomic_write_bytes(Path(args.out), text.encode())
-    else:
-        print(text, end="")
+    command = command_line("benchmarks.calibration_table", argv)
+    emit(table_markdown(groups, command), args.out)
     return 0
 
 

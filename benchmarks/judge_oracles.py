@@ -21,16 +21,14 @@ number is measured; without --out the Markdown is printed.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from skimage.filters import gaussian
 
-from core.atomic import atomic_write_bytes
+from benchmarks.markdown import command_line, emit
 from core.colorizer import Colorizer
 from core.colorspace import lab_to_rgb, rgb_to_lab
 from training.data import iter_encoded, list_sources
@@ -171,13 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     if not photos:
         print(f"no photos in {args.data}", file=sys.stderr)
         return 1
-    argv_used = sys.argv[1:] if argv is None else argv
-    command = shlex.join(["python", "-m", "benchmarks.judge_oracles", *argv_used])
-    text = _table(counts, photos, animals, command)
-    if args.out:
-        atomic_write_bytes(Path(args.out), text.encode())
-    else:
-        print(text, end="")
+    command = command_line("benchmarks.judge_oracles", argv)
+    emit(_table(counts, photos, animals, command), args.out)
     return 0
 
 

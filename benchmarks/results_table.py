@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from core.atomic import atomic_write_bytes
+from benchmarks.markdown import command_line, emit
 from training.report import format_value
 
 __all__ = ["COLUMNS", "TableConfig", "main", "results_markdown"]
@@ -152,18 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = TableConfig(summaries=tuple(args.summaries), out=args.out)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    raw = sys.argv[1:] if argv is None else argv
-    command = shlex.join(["python", "-m", "benchmarks.results_table", *raw])
+    command = command_line("benchmarks.results_table", argv)
     try:
         text = results_markdown([Path(p) for p in cfg.summaries], command)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    emit(text, cfg.out)
     if cfg.out:
-        atomic_write_bytes(Path(cfg.out), text.encode())
         print(cfg.out)
-    else:
-        print(text, end="")
     return 0
 
 

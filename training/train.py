@@ -712,6 +712,17 @@ def _trim_steps(path: Path, step: int) -> list[dict]:
     return kept
 
 
+def _load_weights_file(model: keras.Model, path: str, flag: str, mismatch: str) -> None:
+    """`model.load_weights(path)`, its failures as one-line errors naming `flag`."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{flag} {path}: no such file")
+    try:
+        model.load_weights(path)
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
+        raise ValueError(f"{flag} {path} {mismatch}: {first}") from None
+
+
 def load_init_weights(
     model: keras.Model, path: str, weights_dir: Path = WEIGHTS_DIR
 ) -> float:
@@ -723,15 +734,9 @@ def load_init_weights(
     Raises FileNotFoundError for a missing file and ValueError (one line) for weights
     of another architecture.
     """
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--init-weights {path}: no such file")
-    try:
-        model.load_weights(path)
-    except ValueError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-        raise ValueError(
-            f"--init-weights {path} does not fit model {model.name!r}: {first}"
-        ) from None
+    _load_weights_file(
+        model, path, "--init-weights", f"does not fit model {model.name!r}"
+    )
     digest = file_sha256(path)
     for entry in read_manifest(weights_dir).values():
         alpha = entry.get("prior_correction", {}).get("alpha", 0.0)
@@ -751,8 +756,6 @@ def load_init_encoder(model: keras.Model, path: str, model_name: str) -> None:
     Raises FileNotFoundError for a missing file and ValueError (one line) for a file
     of another architecture or a model without an `encoder` layer.
     """
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"--init-encoder {path}: no such file")
     try:
         target = model.get_layer("encoder")
     except ValueError:
@@ -760,13 +763,9 @@ def load_init_encoder(model: keras.Model, path: str, model_name: str) -> None:
             f"--init-encoder: model {model.name!r} has no 'encoder' layer"
         ) from None
     source = create_model(model_name, pretrained=False)
-    try:
-        source.load_weights(path)
-    except ValueError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-        raise ValueError(
-            f"--init-encoder {path} does not hold model {model_name!r}: {first}"
-        ) from None
+    _load_weights_file(
+        source, path, "--init-encoder", f"does not hold model {model_name!r}"
+    )
     target.set_weights(source.get_layer("encoder").get_weights())
 
 
