@@ -113,3 +113,17 @@ register_model(
         defaults={"decoder_widths": (128, 64, 32, 32)},
     )
 )(build_unet)
+
+register_model(
+    ModelSpec(
+        name="default-wide",
+        color_space="lab",
+        input_size=256,
+        output="ab_bins",
+        output_stride=2,
+        description="the default model with COLORIZATION.md 5.4's wider decoder "
+        "(256, 128, 64, 32): about 1.8x its multiply-adds (no shipped weights)",
+        defaults={"decoder_widths": (256, 128, 64, 32)},
+    )
+)(build_unet)
+
