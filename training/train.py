@@ -51,7 +51,7 @@ import tensorflow as tf
 
 from core.atomic import atomic_write_bytes
 from core.config import add_dataclass_args, dataclass_from_args
-from core.models import UnknownModelError, create_model, get_spec
+from core.models import UnknownModelError, create_model, get_spec, list_models
 from core.quantize import NUM_BINS, rebalance_weights, smooth_prior, soft_encode_tf
 from core.weights import WEIGHTS_DIR, file_sha256, read_manifest
 from training.data import (
@@ -78,6 +78,7 @@ __all__ = [
     "Trainer",
     "load_init_encoder",
     "load_init_weights",
+    "model_and_file",
     "classification_loss",
     "main",
     "parse_model_options",
@@ -152,9 +153,10 @@ class TrainConfig:
     init_encoder: str = field(
         default="",
         metadata={
-            "help": "copy the encoder of these .weights.h5 (the model's registered "
-            "architecture) and start the decoder fresh, e.g. with wider "
-            "--model-options decoder_widths=...; unused when --out resumes"
+            "help": "[NAME=]FILE: copy the encoder of these .weights.h5 of model "
+            "NAME (default: --model) and start the decoder fresh, e.g. --model "
+            "default-wide --init-encoder default=core/weights/default.weights.h5; "
+            "unused when --out resumes"
         },
     )
     perceptual: float = field(
@@ -769,6 +771,15 @@ def load_init_encoder(model: keras.Model, path: str, model_name: str) -> None:
     target.set_weights(source.get_layer("encoder").get_weights())
 
 
+def model_and_file(value: str, default_model: str) -> tuple[str, str]:
+    """`NAME=FILE` -> (NAME, FILE) for a registered NAME; else (default_model, value)
+    (a file name may hold '=')."""
+    name, sep, path = value.partition("=")
+    if sep and name in list_models():
+        return name, path
+    return default_model, value
+
+
 def _checkpoint_folder(out: Path, strategy: tf.distribute.Strategy) -> Path:
     """The chief's checkpoint/, else checkpoint/worker-N/ (its own data position)."""
     if is_chief(strategy):
@@ -863,8 +874,9 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
             if undone:
                 log.info("undid the shipped prior correction (alpha %g)", undone)
         if cfg.init_encoder and not trainer.step:
-            load_init_encoder(trainer.model, cfg.init_encoder, cfg.model)
-            log.info("encoder from %s, decoder fresh", cfg.init_encoder)
+            source, path = model_and_file(cfg.init_encoder, cfg.model)
+            load_init_encoder(trainer.model, path, source)
+            log.info("encoder from %s (%s), decoder fresh", path, source)
         # decided together, so that no worker waits alone in the next collective
         previous = np.array(float((ckpt / "state.json").exists()))
         if worker_count(strategy) > 1 and sum_over_workers(strategy, previous) > 0:

@@ -29,6 +29,7 @@ from training.train import (
     Trainer,
     classification_loss,
     load_init_encoder,
+    model_and_file,
 )
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -319,3 +320,17 @@ def test_init_encoder_copies_the_encoder_into_a_wider_decoder(tmp_path) -> None:
     assert "\n" not in str(err.value)
     with pytest.raises(FileNotFoundError, match="no such file"):
         load_init_encoder(wide, str(tmp_path / "missing.weights.h5"), "default")
+
+
+def test_init_encoder_names_its_source_model_or_takes_the_trained_one() -> None:
+    got = model_and_file("default=core/weights/default.weights.h5", "default-wide")
+    assert got == ("default", "core/weights/default.weights.h5")
+    assert model_and_file("runs/x/best.weights.h5", "default-wide") == (
+        "default-wide",
+        "runs/x/best.weights.h5",
+    )
+    # '=' in a file name that names no model stays part of the file name
+    assert model_and_file("runs/lr=1e-4/best.weights.h5", "default") == (
+        "default",
+        "runs/lr=1e-4/best.weights.h5",
+    )
