@@ -126,4 +126,3 @@ register_model(
         defaults={"decoder_widths": (256, 128, 64, 32)},
     )
 )(build_unet)
-
