@@ -9,6 +9,8 @@ bin logits (classification, the default) or ab / 110 in [-1, 1] (regression).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 from keras import layers, ops
 
@@ -21,7 +23,7 @@ from core.models.efficientnet_lite import (
 from core.models.registry import ModelSpec, register_model
 from core.quantize import NUM_BINS
 
-__all__ = ["GrayToEncoderInput", "build_unet"]
+__all__ = ["DEFAULT_SPEC", "GrayToEncoderInput", "build_unet"]
 
 
 @keras.saving.register_keras_serializable(package="colorization")
@@ -89,38 +91,34 @@ def build_unet(
     return keras.Model(l_norm, out, name=spec.name.replace("-", "_"))
 
 
-register_model(
-    ModelSpec(
-        name="default",
-        color_space="lab",
-        input_size=256,
-        output="ab_bins",
-        output_stride=2,
-        weights="default.weights.h5",
-        description="U-Net on EfficientNet-Lite0, 313 ab bins, annealed mean",
-        defaults={"decoder_widths": (128, 64, 32, 32)},
-    )
-)(build_unet)
+DEFAULT_SPEC = ModelSpec(
+    name="default",
+    color_space="lab",
+    input_size=256,
+    output="ab_bins",
+    output_stride=2,
+    weights="default.weights.h5",
+    description="U-Net on EfficientNet-Lite0, 313 ab bins, annealed mean",
+    defaults={"decoder_widths": (128, 64, 32, 32)},
+)
+register_model(DEFAULT_SPEC)(build_unet)
 
+# variants: the same network with another head or decoder, no shipped weights
 register_model(
-    ModelSpec(
+    replace(
+        DEFAULT_SPEC,
         name="default-reg",
-        color_space="lab",
-        input_size=256,
         output="ab",
-        output_stride=2,
+        weights="",
         description="U-Net on EfficientNet-Lite0, ab regression (no shipped weights)",
-        defaults={"decoder_widths": (128, 64, 32, 32)},
     )
 )(build_unet)
 
 register_model(
-    ModelSpec(
+    replace(
+        DEFAULT_SPEC,
         name="default-wide",
-        color_space="lab",
-        input_size=256,
-        output="ab_bins",
-        output_stride=2,
+        weights="",
         description="the default model with COLORIZATION.md 5.4's wider decoder "
         "(256, 128, 64, 32): about 1.8x its multiply-adds (no shipped weights)",
         defaults={"decoder_widths": (256, 128, 64, 32)},
