@@ -12,9 +12,10 @@ its own `.tar` shards.
 Writes into --out: `config.json` (the values used, model defaults filled in),
 `metrics.csv` (train and validation loss per epoch), `steps.csv` (loss and learning
 rate per step), `curves.png`, `checkpoint/` (a `tf.train.Checkpoint` of the weights,
-optimizer state, step, epoch, data position and random state, written atomically
-every `--checkpoint-every` steps and at each epoch end; workers other than the chief
-keep theirs in `checkpoint/worker-N/`), `best.weights.h5` (lowest validation loss)
+their moving average with `--ema`, optimizer state, step, epoch, data position and
+random state, written atomically every `--checkpoint-every` steps and at each epoch
+end; workers other than the chief keep theirs in `checkpoint/worker-N/`),
+`best.weights.h5` (lowest validation loss; with `--ema`, of the averaged weights)
 and `prior.npz` (class-rebalancing weights, for classification models). Running the
 same command again resumes from the last checkpoint, exactly: the later losses are
 those of an uninterrupted run.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import csv
 import dataclasses
 import io
@@ -41,6 +43,7 @@ import math
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +174,13 @@ class TrainConfig:
         metadata={
             "help": "prior correction applied before decoding for the perceptual "
             "term (the alpha the export will fold in)"
+        },
+    )
+    ema: float = field(
+        default=0.0,
+        metadata={
+            "help": "decay of an exponential moving average of the weights, e.g. "
+            "0.999 (0: off); validation and best.weights.h5 then use the average"
         },
     )
     checkpoint_every: int = field(default=250, metadata={"help": "steps"})
@@ -357,6 +367,18 @@ class Trainer:
             self.perceptual = PerceptualTerm(
                 self.class_weights, alpha=cfg.perceptual_alpha
             )
+        # the moving average of every weight (batch-norm statistics included)
+        self.ema_vars: list[tf.Variable] = []
+        if cfg.ema > 0:
+            self.ema_vars = [
+                tf.Variable(
+                    v,
+                    trainable=False,
+                    name=f"ema_{i}",
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                )
+                for i, v in enumerate(self.model.weights)
+            ]
         # random state of the layers (Keras seed generators, e.g. of dropout)
         weight_ids = {id(v) for v in self.model.weights}
         self.rng_states = [v for v in self.model.variables if id(v) not in weight_ids]
@@ -437,6 +459,34 @@ class Trainer:
         self.dec_opt.apply_gradients(zip(grads[:n], self.dec_vars, strict=True))
         if self.enc_opt is not None:
             self.enc_opt.apply_gradients(zip(grads[n:], self.enc_vars, strict=True))
+        if not self.ema_vars:
+            return
+        decay = self.cfg.ema
+        for avg, v in zip(self.ema_vars, self.model.weights, strict=True):
+            # the weights are the same on every replica after the update
+            avg.assign(decay * avg + (1.0 - decay) * tf.cast(v, avg.dtype))
+
+    def reset_ema(self) -> None:
+        """Start the moving average at the current weights (after loading them)."""
+        if not self.ema_vars:
+            return
+        for avg, v in zip(self.ema_vars, self.model.weights, strict=True):
+            avg.assign(tf.cast(v, avg.dtype))
+
+    @contextlib.contextmanager
+    def averaged_weights(self) -> Iterator[None]:
+        """Inside the block the model holds the moving average (with --ema)."""
+        if not self.ema_vars:
+            yield
+            return
+        live = [v.numpy() for v in self.model.weights]
+        for avg, v in zip(self.ema_vars, self.model.weights, strict=True):
+            v.assign(tf.cast(avg, v.dtype))
+        try:
+            yield
+        finally:
+            for value, v in zip(live, self.model.weights, strict=True):
+                v.assign(value)
 
     def _replica_step(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
         loss, grads = self._grads(lightness, ab)
@@ -534,6 +584,8 @@ class Trainer:
             }
             if self.enc_opt is not None:
                 items["enc_opt"] = self.enc_opt
+            if self.ema_vars:
+                items["ema"] = self.ema_vars
             if self._data is not None:
                 items["data"] = self._data
             self._managers[folder] = tf.train.CheckpointManager(
@@ -877,6 +929,7 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
             source, path = model_and_file(cfg.init_encoder, cfg.model)
             load_init_encoder(trainer.model, path, source)
             log.info("encoder from %s (%s), decoder fresh", path, source)
+        trainer.reset_ema()
         # decided together, so that no worker waits alone in the next collective
         previous = np.array(float((ckpt / "state.json").exists()))
         if worker_count(strategy) > 1 and sum_over_workers(strategy, previous) > 0:
@@ -926,11 +979,18 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
                 trainer.save_checkpoint(ckpt)
         # only the chief reads val/; the others get its loss through one all-reduce
         val_loss = float("nan")
-        if val_ds is not None:
+        with trainer.averaged_weights():
+            if val_ds is not None:
+                val_loss = float(
+                    np.mean([float(trainer.eval_step(x, y)) for x, y in val_ds])
+                )
             val_loss = float(
-                np.mean([float(trainer.eval_step(x, y)) for x, y in val_ds])
+                sum_over_workers(strategy, np.array(val_loss if chief else 0))
             )
-        val_loss = float(sum_over_workers(strategy, np.array(val_loss if chief else 0)))
+            better = val_loss < trainer.best_val
+            if better and chief:
+                trainer.model.save_weights(out / ".best.weights.h5")
+                (out / ".best.weights.h5").replace(out / "best.weights.h5")
         trainer.epoch += 1
         rows.append(
             {
@@ -947,11 +1007,8 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
             rows[-1]["train_loss"],
             val_loss,
         )
-        if val_loss < trainer.best_val:
+        if better:
             trainer.best_val = val_loss
-            if chief:
-                trainer.model.save_weights(out / ".best.weights.h5")
-                (out / ".best.weights.h5").replace(out / "best.weights.h5")
         pending = _flush_steps(pending, out, chief)
         logged = []
         if chief:

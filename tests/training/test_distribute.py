@@ -202,7 +202,9 @@ def _checkpoint_model(folder: Path) -> dict[str, np.ndarray]:
     return {
         name: reader.get_tensor(name)
         for name in reader.get_variable_to_shape_map()
-        if name.startswith(("model/", "dec_opt/_trainable", "enc_opt/_trainable"))
+        if name.startswith(
+            ("model/", "ema/", "dec_opt/_trainable", "enc_opt/_trainable")
+        )
     }
 
 
@@ -219,9 +221,12 @@ def _free_ports(n: int) -> list[int]:
 # The training runs start together (each process spends seconds importing TensorFlow):
 # two workers, one process with two mirrored replicas and one plain process for the
 # multi-worker tests, an unbroken run and one killed with SIGKILL for the resume test.
+# --ema: the weights' moving average is updated on every replica, checkpointed and
+# restored, and its validation loss is in metrics.csv
 MULTIWORKER_ARGS = ("--epochs", "2", "--steps-per-epoch", "3", "--no-shuffle")
+MULTIWORKER_ARGS += ("--ema", "0.5")
 RESUME_ARGS = ("--epochs", "2", "--steps-per-epoch", "4", "--checkpoint-every", "3")
-RESUME_ARGS += ("--model-options", "dropout=0.3")
+RESUME_ARGS += ("--model-options", "dropout=0.3", "--ema", "0.5")
 KILL_AT = 6  # checkpoints at steps 3 and 4 (epoch end); killed before step 6
 
 

@@ -187,7 +187,7 @@ def test_classification_loss_prefers_the_true_bin() -> None:
     )
 
 
-def _trainer(tmp_path: Path) -> Trainer:
+def _trainer(tmp_path: Path, **options) -> Trainer:
     cfg = TrainConfig(
         model="default",
         out=str(tmp_path),
@@ -196,6 +196,7 @@ def _trainer(tmp_path: Path) -> Trainer:
         lr=1e-3,
         warmup_steps=1,
         pretrained=False,
+        **options,
     )
     return Trainer(cfg, total_steps=100, class_weights=np.ones(NUM_BINS))
 
@@ -334,3 +335,41 @@ def test_init_encoder_names_its_source_model_or_takes_the_trained_one() -> None:
         "default",
         "runs/lr=1e-4/best.weights.h5",
     )
+
+
+def test_ema_averages_the_weights_and_swaps_them_in_for_validation(
+    tmp_path, batch
+) -> None:
+    trainer = _trainer(tmp_path, ema=0.5)
+    trainer.reset_ema()
+    lightness, ab = batch
+    seen = [[v.numpy() for v in trainer.model.weights]]
+    for _ in range(2):
+        trainer.train_step(lightness, ab)
+        seen.append([v.numpy() for v in trainer.model.weights])
+    # decay 0.5 from w0: 0.25 w0 + 0.25 w1 + 0.5 w2
+    for avg, w0, w1, w2 in zip(trainer.ema_vars, *seen, strict=True):
+        np.testing.assert_allclose(
+            avg.numpy(), 0.25 * w0 + 0.25 * w1 + 0.5 * w2, rtol=1e-5, atol=1e-7
+        )
+    live_loss = float(trainer.eval_step(lightness, ab))
+    with trainer.averaged_weights():
+        for v, avg in zip(trainer.model.weights, trainer.ema_vars, strict=True):
+            np.testing.assert_array_equal(v.numpy(), avg.numpy())
+        averaged_loss = float(trainer.eval_step(lightness, ab))
+    assert averaged_loss != pytest.approx(live_loss, rel=1e-4)
+    # the live weights come back, bit for bit
+    for v, w2 in zip(trainer.model.weights, seen[-1], strict=True):
+        np.testing.assert_array_equal(v.numpy(), w2)
+
+    # the average is checkpointed; a run without --ema cannot take its checkpoint
+    folder = tmp_path / "checkpoint"
+    trainer.save_checkpoint(folder)
+    restored = _trainer(tmp_path, ema=0.5)
+    assert restored.load_checkpoint(folder)
+    for a, b in zip(restored.ema_vars, trainer.ema_vars, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    plain = _trainer(tmp_path)
+    plain.save_checkpoint(tmp_path / "plain")
+    with pytest.raises(ValueError, match="does not match"):
+        _trainer(tmp_path, ema=0.5).load_checkpoint(tmp_path / "plain")
