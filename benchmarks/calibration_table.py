@@ -75,6 +75,8 @@ def load_group(label: str, path: Path, manifest: dict | None = None) -> dict:
         # records made before calibrate took --temperature used the default
         "temperature": record.get("temperature", ANNEALED_T),
         "tta": bool(record.get("tta", False)),
+        # records made before calibrate took --saturation used none
+        "saturation": float(record.get("saturation", 1.0)),
         "cf_min": record.get("cf_min"),
         "rows": sorted(rows, key=lambda r: r["total_alpha"]),
     }
@@ -115,15 +117,16 @@ def table_markdown(groups: list[dict], command: str) -> str:
         "the class rebalancing is undone at inference (0: as trained); the marked row "
         "is the one `training.calibrate` chooses (best PSNR gain with CF ratio >= "
         "cf_min). T: annealed-mean temperature; TTA: output averaged over the photo "
-        "and its mirror image. Top-1: how often the EfficientNet-Lite2 judge gives "
+        "and its mirror image; sat.: factor on the decoded ab (the app's saturation "
+        "slider). Top-1: how often the EfficientNet-Lite2 judge gives "
         "the colorized photo the original's ImageNet class (records made with "
         "`--semantic`; the grey baseline's figure is under Sources). vs ref.: PSNR "
         "gain minus that of the first lever (the reference) at the same CF ratio, "
         "interpolated linearly between its rows; '-' outside its range.",
         "",
-        "| lever | T | TTA | alpha | PSNR gain over grey (dB) | CF ratio | AuC "
+        "| lever | T | TTA | sat. | alpha | PSNR gain over grey (dB) | CF ratio | AuC "
         "| top-1 (%) | vs ref. (dB) | chosen |",
-        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     reference = groups[0]["rows"] if groups else []
     for g in groups:
@@ -131,7 +134,8 @@ def table_markdown(groups: list[dict], command: str) -> str:
         for r in g["rows"]:
             lines.append(
                 f"| {g['label']} | {t} | {'yes' if g['tta'] else 'no'} "
-                f"| {r['total_alpha']:.2f} | {r['psnr_gain_over_gray']:+.3f} "
+                f"| {g['saturation']:.2f} | {r['total_alpha']:.2f} "
+                f"| {r['psnr_gain_over_gray']:+.3f} "
                 f"| {r['cf_signed_ratio']:.3f} | {r['auc']:.4f} "
                 f"| {_percent(r.get('top1_agreement'))} | {_versus(r, reference)} "
                 f"| {'yes' if r['chosen'] else ''} |"

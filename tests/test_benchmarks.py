@@ -125,6 +125,7 @@ def _calibration(
     alphas: list[float],
     chosen: float,
     semantic: bool = False,
+    saturation: float | None = None,
 ) -> None:
     rows = [
         {
@@ -142,7 +143,10 @@ def _calibration(
         for a in alphas
     ]
     record = {"command": command, "rows": rows, "chosen_alpha": chosen, "cf_min": 0.8}
-    path.write_text(json.dumps({**record, "temperature": 0.38, "tta": True}))
+    record.update(temperature=0.38, tta=True)
+    if saturation is not None:
+        record["saturation"] = saturation
+    path.write_text(json.dumps(record))
 
 
 def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
@@ -163,13 +167,14 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
         [0.3],
         0.3,
         semantic=True,
+        saturation=1.4,
     )
     out = tmp_path / "levers.md"
     groups = [f"shipped={tmp_path / 'a.json'}", f"run={tmp_path / 'b.json'}"]
     assert calibration_table.main([*groups, "--out", str(out)]) == 0
     lines = out.read_text().splitlines()
     rows = [line for line in lines if line.startswith("| shipped")]
-    assert [r.split("|")[4].strip() for r in rows] == [
+    assert [r.split("|")[5].strip() for r in rows] == [
         f"{folded - 0.1:.2f}",
         f"{folded:.2f}",
     ]
@@ -178,9 +183,11 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
         line for line in out.read_text().splitlines() if line.startswith("| run")
     )
     # CF 1.1 lies outside the reference's 0.7..0.8: no comparison
-    assert "| 0.30 | +0.200 | 1.100 | 0.8700 | 57.0 | - | yes |" in run
-    assert [r.split("|")[8].strip() for r in rows] == ["-", "-"]  # no --semantic
-    assert [r.split("|")[9].strip() for r in rows] == ["+0.000", "+0.000"]
+    assert "| 1.40 | 0.30 | +0.200 | 1.100 | 0.8700 | 57.0 | - | yes |" in run
+    # records without a saturation were made with none
+    assert [r.split("|")[4].strip() for r in rows] == ["1.00", "1.00"]
+    assert [r.split("|")[9].strip() for r in rows] == ["-", "-"]  # no --semantic
+    assert [r.split("|")[10].strip() for r in rows] == ["+0.000", "+0.000"]
     reference = [
         {"cf_signed_ratio": 0.9, "psnr_gain_over_gray": 0.1},
         {"cf_signed_ratio": 0.7, "psnr_gain_over_gray": 0.5},

@@ -54,8 +54,12 @@ def calibrate(
     limit: int = 0,
     temperature: float = ANNEALED_T,
     judge: SemanticJudge | None = None,
+    saturation: float = 1.0,
 ) -> list[dict]:
     """Mean PSNR gain over grey, colourfulness ratio and AuC for each alpha.
+
+    saturation: multiplies the decoded ab, as `Colorizer.colorize(saturation=...)`
+    does (1: as decoded); another way to trade PSNR for colour than alpha.
 
     With a judge (training.semantic), each row also has the classifier's top-1 and
     top-5 agreement with the originals ("top1_agreement", "top5_agreement", fractions
@@ -79,6 +83,7 @@ def calibrate(
         preds = []
         for a in alphas:
             ab = colorizer.output_to_chroma(logits - a * log_w, temperature)
+            ab = ab * np.float32(saturation)
             pred = np.asarray(compose(lab, ab))
             preds.append(pred)
             cmf = metrics.ab_error_cmf(gt, pred)
@@ -144,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--temperature", type=float, default=ANNEALED_T, help="annealed-mean T"
     )
+    parser.add_argument(
+        "--saturation",
+        type=float,
+        default=1.0,
+        help="multiply the decoded ab by this (the app's saturation; 1: as decoded)",
+    )
     parser.add_argument("--cf-min", type=float, default=CF_MIN)
     parser.add_argument(
         "--tta",
@@ -169,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         args.limit,
         args.temperature,
         SemanticJudge() if args.semantic else None,
+        args.saturation,
     )
     chosen = choose_alpha(rows, args.cf_min)
     print("alpha  PSNR gain  CF ratio     AuC" + ("  top-1" if args.semantic else ""))
@@ -190,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             "cf_min": args.cf_min,
             "tta": args.tta,
             "temperature": args.temperature,
+            "saturation": args.saturation,
             "semantic": args.semantic,
             "chosen_alpha": chosen,
         }

@@ -118,6 +118,15 @@ def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None
     rows = calibrate(colorizer, class_weights, [str(photos)], [0.0, 1.0], size=64)
     assert [r["alpha"] for r in rows] == [0.0, 1.0]
     assert rows[0]["cf_signed_ratio"] != rows[1]["cf_signed_ratio"]
+    # saturation scales the decoded ab: more colour, and none at all at 0
+    vivid = calibrate(
+        colorizer, class_weights, [str(photos)], [0.0], size=64, saturation=1.5
+    )
+    assert vivid[0]["cf_signed_ratio"] > rows[0]["cf_signed_ratio"]
+    grey = calibrate(
+        colorizer, class_weights, [str(photos)], [0.0], size=64, saturation=0.0
+    )
+    assert grey[0]["psnr_gain_over_gray"] == pytest.approx(0.0, abs=0.05)
     band = [
         {"alpha": 0.0, "psnr_gain_over_gray": -2.0, "cf_signed_ratio": 1.3},
         {"alpha": 0.3, "psnr_gain_over_gray": -1.0, "cf_signed_ratio": 1.05},
