@@ -38,7 +38,12 @@ from core.models.efficientnet_lite import (
 )
 from core.quantize import ANNEALED_T, bin_centers
 
-__all__ = ["FEATURE_STRIDES", "PerceptualTerm", "decode_annealed_tf"]
+__all__ = [
+    "FEATURE_STRIDES",
+    "PerceptualTerm",
+    "decode_annealed_tf",
+    "decode_corrected_tf",
+]
 
 FEATURE_STRIDES = (8, 16, 32)
 
@@ -48,6 +53,22 @@ def decode_annealed_tf(logits: tf.Tensor, temperature: float = ANNEALED_T) -> tf
     centers = tf.constant(bin_centers(), tf.float32)
     p = tf.nn.softmax(tf.cast(logits, tf.float32) / temperature, axis=-1)
     return tf.tensordot(p, centers, axes=1)
+
+
+def decode_corrected_tf(
+    logits: tf.Tensor,
+    class_weights: np.ndarray | tf.Variable,
+    alpha: float,
+    temperature: float = ANNEALED_T,
+) -> tf.Tensor:
+    """313 logits (B, h, w, 313) -> ab (B, h, w, 2), as inference decodes them.
+
+    class_weights: float (313,) rebalancing weights the model was trained with; alpha:
+    the prior correction the export folds in (logits - alpha log w before decoding).
+    """
+    weights = tf.cast(tf.convert_to_tensor(class_weights), tf.float32)
+    log_w = tf.math.log(tf.maximum(weights, 1e-12))
+    return decode_annealed_tf(tf.cast(logits, tf.float32) - alpha * log_w, temperature)
 
 
 class PerceptualTerm:
@@ -84,9 +105,9 @@ class PerceptualTerm:
 
     def decode(self, out: tf.Tensor) -> tf.Tensor:
         """313 logits (B, h, w, 313) -> ab (B, h, w, 2), as inference decodes them."""
-        weights = tf.cast(tf.convert_to_tensor(self.class_weights), tf.float32)
-        log_w = tf.math.log(tf.maximum(weights, 1e-12))
-        return decode_annealed_tf(out - self.alpha * log_w, self.temperature)
+        return decode_corrected_tf(
+            out, self.class_weights, self.alpha, self.temperature
+        )
 
     def _render(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
         """Lightness (B, S, S, 1) and ab (B, h, w, 2) -> the Lite0 input, RGB scaled."""

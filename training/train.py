@@ -57,6 +57,7 @@ from core.config import add_dataclass_args, dataclass_from_args
 from core.models import UnknownModelError, create_model, get_spec, list_models
 from core.quantize import NUM_BINS, rebalance_weights, smooth_prior, soft_encode_tf
 from core.weights import WEIGHTS_DIR, file_sha256, read_manifest
+from training.adversarial import AdversarialTerm
 from training.data import (
     PipelineConfig,
     count_images,
@@ -72,7 +73,7 @@ from training.distribute import (
     worker_count,
     worker_index,
 )
-from training.perceptual import PerceptualTerm
+from training.perceptual import PerceptualTerm, decode_corrected_tf
 from training.prior import compute_prior, load_prior, save_prior, shift_logits_bias
 
 __all__ = [
@@ -173,7 +174,14 @@ class TrainConfig:
         default=0.45,
         metadata={
             "help": "prior correction applied before decoding for the perceptual "
-            "term (the alpha the export will fold in)"
+            "and adversarial terms (the alpha the export will fold in)"
+        },
+    )
+    adversarial: float = field(
+        default=0.0,
+        metadata={
+            "help": "weight of the adversarial term (training.adversarial: a patch "
+            "critic of the decoded chroma, trained alongside); 0: off"
         },
     )
     ema: float = field(
@@ -367,6 +375,9 @@ class Trainer:
             self.perceptual = PerceptualTerm(
                 self.class_weights, alpha=cfg.perceptual_alpha
             )
+        self.adversarial: AdversarialTerm | None = None
+        if cfg.adversarial > 0:
+            self.adversarial = AdversarialTerm()
         # the moving average of every weight (batch-norm statistics included)
         self.ema_vars: list[tf.Variable] = []
         if cfg.ema > 0:
@@ -405,6 +416,19 @@ class Trainer:
         """Decoder variables, then encoder variables (the order of the gradients)."""
         return self.dec_vars + self.enc_vars
 
+    @property
+    def critic_vars(self) -> list:
+        """The adversarial critic's variables (after train_vars' gradients)."""
+        return self.adversarial.variables if self.adversarial is not None else []
+
+    def decoded_ab(self, out: tf.Tensor) -> tf.Tensor:
+        """float32 ab (B, h, w, 2), CIE units, the user would see for model output
+        `out` (313 logits decoded after the --perceptual-alpha prior correction)."""
+        out = tf.cast(out, tf.float32)
+        if self.spec.output != "ab_bins":
+            return out * self.spec.ab_scale
+        return decode_corrected_tf(out, self.class_weights, self.cfg.perceptual_alpha)
+
     def per_example_loss(
         self, out: tf.Tensor, ab: tf.Tensor, lightness: tf.Tensor | None = None
     ) -> tf.Tensor:
@@ -422,11 +446,7 @@ class Trainer:
             loss = regression_loss(out, ab, self.spec.ab_scale, per_example=True)
         if self.perceptual is None or lightness is None:
             return loss
-        pred_ab = (
-            self.perceptual.decode(out)
-            if self.spec.output == "ab_bins"
-            else out * self.spec.ab_scale
-        )
+        pred_ab = self.decoded_ab(out)
         return loss + self.cfg.perceptual * self.perceptual(lightness, pred_ab, ab)
 
     def loss(
@@ -439,16 +459,39 @@ class Trainer:
     def _replica_gradients(
         self, lightness: tf.Tensor, ab: tf.Tensor
     ) -> tuple[tf.Tensor, list[tf.Tensor]]:
-        """This replica's share of the global-batch loss and its gradients."""
-        with tf.GradientTape() as tape:
+        """This replica's share of the global-batch loss and its gradients.
+
+        The gradients are those of train_vars, then (with --adversarial) those of
+        the critic's own loss for critic_vars; the loss is the colorizer's.
+        """
+        scale = self.counters["loss_scale"] if self.loss_scaled else 1.0
+        with tf.GradientTape(persistent=self.adversarial is not None) as tape:
             out = self.model(lightness / 100.0, training=True)
+            per_example = self.per_example_loss(out, ab, lightness)
+            if self.adversarial is not None:
+                pred_ab = self.decoded_ab(out)
+                per_example += self.cfg.adversarial * (
+                    self.adversarial.generator_loss(lightness, pred_ab)
+                )
+                critic = scale * tf.nn.compute_average_loss(
+                    self.adversarial.critic_loss(lightness, pred_ab, ab)
+                )
             # summed over this replica's examples / the global batch, so that the
             # all-reduced (summed) gradients are those of the global mean
-            loss = tf.nn.compute_average_loss(self.per_example_loss(out, ab, lightness))
-            scaled = loss * self.counters["loss_scale"] if self.loss_scaled else loss
+            loss = tf.nn.compute_average_loss(per_example)
+            scaled = loss * scale
         grads = tape.gradient(
-            scaled, self.train_vars, unconnected_gradients=tf.UnconnectedGradients.ZERO
+            scaled,
+            self.train_vars,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
+        if self.adversarial is not None:
+            grads += tape.gradient(
+                critic,
+                self.critic_vars,
+                unconnected_gradients=tf.UnconnectedGradients.ZERO,
+            )
+            del tape
         if self.loss_scaled:
             grads = [g / self.counters["loss_scale"] for g in grads]
         return loss, grads
@@ -457,8 +500,13 @@ class Trainer:
         # the Keras optimizers all-reduce (sum) the gradients across replicas
         n = len(self.dec_vars)
         self.dec_opt.apply_gradients(zip(grads[:n], self.dec_vars, strict=True))
+        m = n + len(self.enc_vars)
         if self.enc_opt is not None:
-            self.enc_opt.apply_gradients(zip(grads[n:], self.enc_vars, strict=True))
+            self.enc_opt.apply_gradients(zip(grads[n:m], self.enc_vars, strict=True))
+        if self.adversarial is not None:
+            self.adversarial.optimizer.apply_gradients(
+                zip(grads[m:], self.critic_vars, strict=True)
+            )
         if not self.ema_vars:
             return
         decay = self.cfg.ema
@@ -586,6 +634,9 @@ class Trainer:
                 items["enc_opt"] = self.enc_opt
             if self.ema_vars:
                 items["ema"] = self.ema_vars
+            if self.adversarial is not None:
+                items["critic"] = self.adversarial.net
+                items["critic_opt"] = self.adversarial.optimizer
             if self._data is not None:
                 items["data"] = self._data
             self._managers[folder] = tf.train.CheckpointManager(
@@ -988,9 +1039,10 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
                 sum_over_workers(strategy, np.array(val_loss if chief else 0))
             )
             better = val_loss < trainer.best_val
-            if better and chief:
-                trainer.model.save_weights(out / ".best.weights.h5")
-                (out / ".best.weights.h5").replace(out / "best.weights.h5")
+            names = ("last", "best") if better else ("last",)
+            for name in names if chief else ():
+                trainer.model.save_weights(out / f".{name}.weights.h5")
+                (out / f".{name}.weights.h5").replace(out / f"{name}.weights.h5")
         trainer.epoch += 1
         rows.append(
             {

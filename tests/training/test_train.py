@@ -373,3 +373,61 @@ def test_ema_averages_the_weights_and_swaps_them_in_for_validation(
     plain.save_checkpoint(tmp_path / "plain")
     with pytest.raises(ValueError, match="does not match"):
         _trainer(tmp_path, ema=0.5).load_checkpoint(tmp_path / "plain")
+
+
+def test_adversarial_term_trains_a_critic_and_checkpoints_it(tmp_path, batch) -> None:
+    trainer = _trainer(tmp_path, adversarial=0.5)
+    lightness, ab = batch
+    term = trainer.adversarial
+    critic_before = [v.numpy() for v in trainer.critic_vars]
+    pred_ab = trainer.decoded_ab(trainer.model(lightness / 100.0, training=False))
+    # hinge loss of the critic: relu(1 - D(real)) + relu(1 + D(fake)), per example
+    real = term._score(lightness, ab).numpy()
+    fake = term._score(lightness, pred_ab).numpy()
+    want = np.maximum(1 - real, 0).mean(axis=(1, 2, 3)) + np.maximum(1 + fake, 0).mean(
+        axis=(1, 2, 3)
+    )
+    got = term.critic_loss(lightness, pred_ab, ab).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(
+        term.generator_loss(lightness, pred_ab).numpy(), -fake.mean(axis=(1, 2, 3))
+    )
+    # the critic learns to tell the true chroma from the decoded one
+    losses = []
+    for _ in range(8):
+        trainer.train_step(lightness, ab)
+        pred_ab = trainer.decoded_ab(trainer.model(lightness / 100.0, training=False))
+        losses.append(float(tf.reduce_mean(term.critic_loss(lightness, pred_ab, ab))))
+    assert term.optimizer.iterations.numpy() == 8
+    assert losses[-1] < 2.0 - 0.1, losses
+    # (the last bias may stay: its hinge gradients cancel while no margin is met)
+    for before, v in zip(critic_before, trainer.critic_vars, strict=True):
+        assert v.path.endswith("bias") or not np.array_equal(before, v.numpy())
+    # the colorizer's gradient holds the critic's term: another weight, other steps
+    plain = _trainer(tmp_path)
+    plain.model.set_weights(trainer.model.get_weights())
+    strong = _trainer(tmp_path, adversarial=0.5)
+    strong.model.set_weights(trainer.model.get_weights())
+    strong.adversarial.net.set_weights(term.net.get_weights())
+    plain.train_step(lightness, ab)
+    strong.train_step(lightness, ab)
+    moved = [
+        not np.allclose(a.numpy(), b.numpy())
+        for a, b in zip(plain.dec_vars, strong.dec_vars, strict=True)
+    ]
+    assert any(moved)
+
+    # the critic and its optimizer are checkpointed
+    folder = tmp_path / "checkpoint"
+    trainer.save_checkpoint(folder)
+    restored = _trainer(tmp_path, adversarial=0.5)
+    assert restored.load_checkpoint(folder)
+    for a, b in zip(
+        restored.critic_vars + restored.adversarial.optimizer.variables,
+        trainer.critic_vars + term.optimizer.variables,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    _trainer(tmp_path).save_checkpoint(tmp_path / "plain")
+    with pytest.raises(ValueError, match="does not match"):
+        _trainer(tmp_path, adversarial=0.5).load_checkpoint(tmp_path / "plain")

@@ -1,0 +1,92 @@
+"""An adversarial training term: a critic that tells decoded chroma from real chroma.
+
+The cross-entropy over ab bins (COLORIZATION.md 2.4) rewards the most likely colour of
+each pixel on its own, and the annealed mean then averages the rest away: photos come
+out paler than real ones. This term adds a conditional patch critic (after the
+discriminators of pix2pix, Isola et al. 2017, and of Cao et al. 2017): it sees the
+lightness with either the true chroma or the chroma the user would see (the logits
+decoded by annealed mean after the inference-time prior correction, as in
+`training.perceptual`), and scores overlapping patches as real or decoded.
+
+- critic: four convolutions on (L/50 - 1, a/110, b/110) at the model's output
+  resolution (lightness pooled down to it), two of stride 2, LeakyReLU 0.2, no
+  normalisation; one logit per patch;
+- losses, hinge form (Lim and Ye 2017): the critic minimises
+  mean(relu(1 - D(real))) + mean(relu(1 + D(decoded))); the colorizer adds
+  weight x -mean(D(decoded)) to its own loss.
+
+The critic is trained by its own Adam (beta_1 0.5) on the same batches, one update per
+colorizer step, and is checkpointed with the run so that a resume is exact.
+
+    term = AdversarialTerm()
+    g = term.generator_loss(lightness, pred_ab)                 # float32 (B,)
+    d = term.critic_loss(lightness, pred_ab, ab)                # float32 (B,)
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+__all__ = ["AdversarialTerm", "build_critic"]
+
+AB_SCALE = 110.0
+
+
+def build_critic(width: int = 64) -> keras.Model:
+    """Patch critic: float32 (B, h, w, 3) (L/50 - 1, a/110, b/110) -> (B, h/4, w/4, 1).
+
+    Each output is an unbounded logit (positive: real) of a patch 26 output pixels
+    wide.
+    """
+    inputs = keras.Input((None, None, 3), name="critic_input")
+    x = inputs
+    for i, (filters, kernel, stride) in enumerate(
+        ((width, 4, 2), (2 * width, 4, 2), (4 * width, 3, 1))
+    ):
+        x = keras.layers.Conv2D(
+            filters, kernel, strides=stride, padding="same", name=f"critic_conv{i}"
+        )(x)
+        x = keras.layers.LeakyReLU(0.2, name=f"critic_act{i}")(x)
+    x = keras.layers.Conv2D(1, 3, padding="same", name="critic_logit")(x)
+    return keras.Model(inputs, x, name="critic")
+
+
+class AdversarialTerm:
+    """The critic, its optimizer and the two hinge losses.
+
+    learning_rate: the critic's Adam rate; width: its first layer's filters.
+    Create it inside the strategy scope that holds the colorizer.
+    """
+
+    def __init__(self, *, learning_rate: float = 2e-4, width: int = 64) -> None:
+        self.net = build_critic(width)
+        self.optimizer = keras.optimizers.Adam(learning_rate, beta_1=0.5)
+        self.optimizer.build(self.net.trainable_weights)
+
+    @property
+    def variables(self) -> list:
+        """The critic's trainable variables (the order of its gradients)."""
+        return self.net.trainable_weights
+
+    def _score(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+        """Patch logits, float32 (B, h/4, w/4, 1), of lightness (B, S, S, 1) in
+        [0, 100] with chroma (B, h, w, 2) in CIE units."""
+        size = tf.shape(ab)[1:3]
+        small = tf.image.resize(lightness, size, method="area")
+        x = tf.concat([small / 50.0 - 1.0, tf.cast(ab, tf.float32) / AB_SCALE], -1)
+        return tf.cast(self.net(x, training=True), tf.float32)
+
+    def generator_loss(self, lightness: tf.Tensor, pred_ab: tf.Tensor) -> tf.Tensor:
+        """float32 (B,): minus the mean patch logit of the decoded chroma."""
+        return -tf.reduce_mean(self._score(lightness, pred_ab), axis=(1, 2, 3))
+
+    def critic_loss(
+        self, lightness: tf.Tensor, pred_ab: tf.Tensor, ab: tf.Tensor
+    ) -> tf.Tensor:
+        """float32 (B,): hinge loss of the critic (no gradient into pred_ab)."""
+        real = self._score(lightness, ab)
+        fake = self._score(lightness, tf.stop_gradient(pred_ab))
+        return tf.reduce_mean(tf.nn.relu(1.0 - real), axis=(1, 2, 3)) + tf.reduce_mean(
+            tf.nn.relu(1.0 + fake), axis=(1, 2, 3)
+        )
