@@ -12,21 +12,24 @@ its own `.tar` shards.
 Writes into --out: `config.json` (the values used, model defaults filled in),
 `metrics.csv` (train and validation loss per epoch), `steps.csv` (loss and learning
 rate per step), `curves.png`, `checkpoint/` (a `tf.train.Checkpoint` of the weights,
-their moving average with `--ema`, optimizer state, step, epoch, data position and
-random state, written atomically every `--checkpoint-every` steps and at each epoch
-end; workers other than the chief keep theirs in `checkpoint/worker-N/`),
-`best.weights.h5` (lowest validation loss; with `--ema`, of the averaged weights)
+their moving average with `--ema`, the critic with `--adversarial`, optimizer state,
+step, epoch, data position and random state, written atomically every
+`--checkpoint-every` steps and at each epoch end; workers other than the chief keep
+theirs in `checkpoint/worker-N/`), `best.weights.h5` (lowest validation loss; with
+`--ema`, of the averaged weights), `last.weights.h5` (those at the latest epoch's end)
 and `prior.npz` (class-rebalancing weights, for classification models). Running the
 same command again resumes from the last checkpoint, exactly: the later losses are
 those of an uninterrupted run.
 
 Losses (COLORIZATION.md 2.4), always computed in float32: weighted cross-entropy
 against soft-encoded targets for 313-bin models, mean squared error on ab / 110 for
-regression models; averaged over the global batch. The pretrained encoder gets a
-smaller learning rate than the decoder (`--encoder-lr-factor`); models without an
-"encoder" layer have one optimizer. `--precision mixed_bfloat16` (CPUs with AVX-512
-BF16 or AMX, recent GPUs) or `mixed_float16` (GPUs, with dynamic loss scaling) and
-`--jit-compile` (XLA) are options.
+regression models; averaged over the global batch. `--perceptual` and `--adversarial`
+add optional terms (training/perceptual.py, training/adversarial.py); the training
+loss includes them, the validation loss only the perceptual one. The pretrained
+encoder gets a smaller learning rate than the decoder (`--encoder-lr-factor`); models
+without an "encoder" layer have one optimizer. `--precision mixed_bfloat16` (CPUs with
+AVX-512 BF16 or AMX, recent GPUs) or `mixed_float16` (GPUs, with dynamic loss
+scaling) and `--jit-compile` (XLA) are options.
 """
 
 from __future__ import annotations

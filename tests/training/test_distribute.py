@@ -203,7 +203,14 @@ def _checkpoint_model(folder: Path) -> dict[str, np.ndarray]:
         name: reader.get_tensor(name)
         for name in reader.get_variable_to_shape_map()
         if name.startswith(
-            ("model/", "ema/", "dec_opt/_trainable", "enc_opt/_trainable")
+            (
+                "model/",
+                "ema/",
+                "critic/",
+                "dec_opt/_trainable",
+                "enc_opt/_trainable",
+                "critic_opt/_trainable",
+            )
         )
     }
 
@@ -222,11 +229,13 @@ def _free_ports(n: int) -> list[int]:
 # two workers, one process with two mirrored replicas and one plain process for the
 # multi-worker tests, an unbroken run and one killed with SIGKILL for the resume test.
 # --ema: the weights' moving average is updated on every replica, checkpointed and
-# restored, and its validation loss is in metrics.csv
+# restored, and its validation loss is in metrics.csv; --adversarial: the critic and
+# its optimizer too
 MULTIWORKER_ARGS = ("--epochs", "2", "--steps-per-epoch", "3", "--no-shuffle")
-MULTIWORKER_ARGS += ("--ema", "0.5")
+MULTIWORKER_ARGS += ("--ema", "0.5", "--adversarial", "0.1")
 RESUME_ARGS = ("--epochs", "2", "--steps-per-epoch", "4", "--checkpoint-every", "3")
 RESUME_ARGS += ("--model-options", "dropout=0.3", "--ema", "0.5")
+RESUME_ARGS += ("--adversarial", "0.1")
 KILL_AT = 6  # checkpoints at steps 3 and 4 (epoch end); killed before step 6
 
 
