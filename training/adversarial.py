@@ -19,8 +19,7 @@ The critic is trained by its own Adam (beta_1 0.5) on the same batches, one upda
 colorizer step, and is checkpointed with the run so that a resume is exact.
 
     term = AdversarialTerm()
-    g = term.generator_loss(lightness, pred_ab)                 # float32 (B,)
-    d = term.critic_loss(lightness, pred_ab, ab)                # float32 (B,)
+    generator, critic = term(lightness, pred_ab, ab)            # float32 (B,) each
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ def build_critic(width: int = 64) -> keras.Model:
 
 
 class AdversarialTerm:
-    """The critic, its optimizer and the two hinge losses.
+    """The critic, its optimizer and the two hinge losses of one batch.
 
     learning_rate: the critic's Adam rate; width: its first layer's filters.
     Create it inside the strategy scope that holds the colorizer.
@@ -69,24 +68,35 @@ class AdversarialTerm:
         """The critic's trainable variables (the order of its gradients)."""
         return self.net.trainable_weights
 
-    def _score(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
-        """Patch logits, float32 (B, h/4, w/4, 1), of lightness (B, S, S, 1) in
-        [0, 100] with chroma (B, h, w, 2) in CIE units."""
-        size = tf.shape(ab)[1:3]
-        small = tf.image.resize(lightness, size, method="area")
-        x = tf.concat([small / 50.0 - 1.0, tf.cast(ab, tf.float32) / AB_SCALE], -1)
-        return tf.cast(self.net(x, training=True), tf.float32)
-
-    def generator_loss(self, lightness: tf.Tensor, pred_ab: tf.Tensor) -> tf.Tensor:
-        """float32 (B,): minus the mean patch logit of the decoded chroma."""
-        return -tf.reduce_mean(self._score(lightness, pred_ab), axis=(1, 2, 3))
-
-    def critic_loss(
+    def scores(
         self, lightness: tf.Tensor, pred_ab: tf.Tensor, ab: tf.Tensor
-    ) -> tf.Tensor:
-        """float32 (B,): hinge loss of the critic (no gradient into pred_ab)."""
-        real = self._score(lightness, ab)
-        fake = self._score(lightness, tf.stop_gradient(pred_ab))
-        return tf.reduce_mean(tf.nn.relu(1.0 - real), axis=(1, 2, 3)) + tf.reduce_mean(
-            tf.nn.relu(1.0 + fake), axis=(1, 2, 3)
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Patch logits, float32 (B, h/4, w/4, 1), of the decoded and of the true
+        chroma (pred_ab and ab: (B, h, w, 2), CIE units) with lightness (B, S, S, 1)
+        in [0, 100]."""
+        small = tf.image.resize(lightness, tf.shape(ab)[1:3], method="area")
+        small = small / 50.0 - 1.0
+
+        def score(chroma: tf.Tensor) -> tf.Tensor:
+            x = tf.concat([small, tf.cast(chroma, tf.float32) / AB_SCALE], -1)
+            return tf.cast(self.net(x, training=True), tf.float32)
+
+        return score(pred_ab), score(ab)
+
+    def __call__(
+        self, lightness: tf.Tensor, pred_ab: tf.Tensor, ab: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """The colorizer's and the critic's loss of each example, float32 (B,) each.
+
+        generator: minus the mean patch logit of the decoded chroma; critic:
+        mean(relu(1 - real)) + mean(relu(1 + decoded)). One critic pass scores the
+        decoded chroma for both: take the generator's gradients for the colorizer's
+        variables only and the critic's for the critic's only.
+        """
+        fake, real = self.scores(lightness, pred_ab, ab)
+        axes = (1, 2, 3)
+        generator = -tf.reduce_mean(fake, axis=axes)
+        critic = tf.reduce_mean(tf.nn.relu(1.0 - real), axis=axes) + tf.reduce_mean(
+            tf.nn.relu(1.0 + fake), axis=axes
         )
+        return generator, critic

@@ -18,8 +18,9 @@ the model's output stride, so a perfect prediction scores 0. The judge of
 `training.semantic` is a different network (Lite2), so this term does not train
 against the evaluation's classifier.
 
-    term = PerceptualTerm(class_weights, alpha=0.45)
-    per_example = term(lightness, term.decode(logits), ab)     # float32 (B,)
+    term = PerceptualTerm()
+    pred_ab = decode_corrected_tf(logits, class_weights, alpha=0.45)
+    per_example = term(lightness, pred_ab, ab)                  # float32 (B,)
 """
 
 from __future__ import annotations
@@ -74,23 +75,13 @@ def decode_corrected_tf(
 class PerceptualTerm:
     """Feature and class distance, through frozen ImageNet Lite0, of two renderings.
 
-    class_weights: float (313,) rebalancing weights the model was trained with; alpha:
-    the prior correction the export will fold in (logits - alpha log w before decoding);
-    features_weight, classes_weight: the two parts' weights in the sum.
+    features_weight, classes_weight: the two parts' weights in the sum. The decoded
+    chroma it compares comes from `decode_corrected_tf`.
     """
 
     def __init__(
-        self,
-        class_weights: np.ndarray | tf.Variable,
-        *,
-        alpha: float = 0.45,
-        temperature: float = ANNEALED_T,
-        features_weight: float = 1.0,
-        classes_weight: float = 1.0,
+        self, *, features_weight: float = 1.0, classes_weight: float = 1.0
     ) -> None:
-        self.class_weights = class_weights
-        self.alpha = float(alpha)
-        self.temperature = float(temperature)
         self.features_weight = float(features_weight)
         self.classes_weight = float(classes_weight)
         base = build_efficientnet_lite("lite0", include_top=True)
@@ -102,12 +93,6 @@ class PerceptualTerm:
             base.inputs, [*outputs, base.output], name="perceptual_lite0"
         )
         self.net.trainable = False
-
-    def decode(self, out: tf.Tensor) -> tf.Tensor:
-        """313 logits (B, h, w, 313) -> ab (B, h, w, 2), as inference decodes them."""
-        return decode_corrected_tf(
-            out, self.class_weights, self.alpha, self.temperature
-        )
 
     def _render(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
         """Lightness (B, S, S, 1) and ab (B, h, w, 2) -> the Lite0 input, RGB scaled."""
@@ -122,7 +107,8 @@ class PerceptualTerm:
         """Per-example term, float32 (B,).
 
         lightness: float32 (B, S, S, 1) in [0, 100]; pred_ab and ab: float32
-        (B, h, w, 2) predicted (e.g. `decode(logits)`) and true chroma, CIE units.
+        (B, h, w, 2) predicted (e.g. `decode_corrected_tf(logits, ...)`) and true
+        chroma, CIE units.
         """
         true = self.net(self._render(lightness, ab), training=False)
         pred = self.net(self._render(lightness, pred_ab), training=False)

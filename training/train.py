@@ -43,6 +43,7 @@ import io
 import json
 import logging
 import math
+import shutil
 import sys
 import time
 import zlib
@@ -375,9 +376,7 @@ class Trainer:
         )
         self.perceptual: PerceptualTerm | None = None
         if cfg.perceptual > 0:
-            self.perceptual = PerceptualTerm(
-                self.class_weights, alpha=cfg.perceptual_alpha
-            )
+            self.perceptual = PerceptualTerm()
         self.adversarial: AdversarialTerm | None = None
         if cfg.adversarial > 0:
             self.adversarial = AdversarialTerm()
@@ -472,13 +471,11 @@ class Trainer:
             out = self.model(lightness / 100.0, training=True)
             per_example = self.per_example_loss(out, ab, lightness)
             if self.adversarial is not None:
-                pred_ab = self.decoded_ab(out)
-                per_example += self.cfg.adversarial * (
-                    self.adversarial.generator_loss(lightness, pred_ab)
+                generator, critic = self.adversarial(
+                    lightness, self.decoded_ab(out), ab
                 )
-                critic = scale * tf.nn.compute_average_loss(
-                    self.adversarial.critic_loss(lightness, pred_ab, ab)
-                )
+                per_example += self.cfg.adversarial * generator
+                critic = scale * tf.nn.compute_average_loss(critic)
             # summed over this replica's examples / the global batch, so that the
             # all-reduced (summed) gradients are those of the global mean
             loss = tf.nn.compute_average_loss(per_example)
@@ -1042,10 +1039,12 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
                 sum_over_workers(strategy, np.array(val_loss if chief else 0))
             )
             better = val_loss < trainer.best_val
-            names = ("last", "best") if better else ("last",)
-            for name in names if chief else ():
-                trainer.model.save_weights(out / f".{name}.weights.h5")
-                (out / f".{name}.weights.h5").replace(out / f"{name}.weights.h5")
+            if chief:
+                trainer.model.save_weights(out / ".last.weights.h5")
+                if better:
+                    shutil.copyfile(out / ".last.weights.h5", out / ".best.weights.h5")
+                    (out / ".best.weights.h5").replace(out / "best.weights.h5")
+                (out / ".last.weights.h5").replace(out / "last.weights.h5")
         trainer.epoch += 1
         rows.append(
             {
