@@ -133,8 +133,7 @@ register_model(
         name="default-lite1",
         weights="",
         description="the default model on the larger EfficientNet-Lite1 encoder "
-        "(ImageNet top-1 76.7 vs 75.1 %): about 1.5x its multiply-adds "
-        "(no shipped weights)",
+        "(21 blocks instead of 16; no shipped weights)",
         defaults={"decoder_widths": (128, 64, 32, 32), "encoder": "lite1"},
     )
 )(build_unet)
