@@ -432,12 +432,17 @@ class Trainer:
         return decode_corrected_tf(out, self.class_weights, self.cfg.perceptual_alpha)
 
     def per_example_loss(
-        self, out: tf.Tensor, ab: tf.Tensor, lightness: tf.Tensor | None = None
+        self,
+        out: tf.Tensor,
+        ab: tf.Tensor,
+        lightness: tf.Tensor | None = None,
+        pred_ab: tf.Tensor | None = None,
     ) -> tf.Tensor:
         """float32 (B,) loss of each example; out is cast to float32 first.
 
         lightness (B, S, S, 1) in [0, 100] is needed by the perceptual term (when
-        --perceptual is set); without it only the pixel loss is returned.
+        --perceptual is set); without it only the pixel loss is returned. pred_ab:
+        `decoded_ab(out)` where the caller already has it (decoded here otherwise).
         """
         out = tf.cast(out, tf.float32)
         if self.spec.output == "ab_bins":
@@ -448,7 +453,8 @@ class Trainer:
             loss = regression_loss(out, ab, self.spec.ab_scale, per_example=True)
         if self.perceptual is None or lightness is None:
             return loss
-        pred_ab = self.decoded_ab(out)
+        if pred_ab is None:
+            pred_ab = self.decoded_ab(out)
         return loss + self.cfg.perceptual * self.perceptual(lightness, pred_ab, ab)
 
     def loss(
@@ -469,11 +475,11 @@ class Trainer:
         scale = self.counters["loss_scale"] if self.loss_scaled else 1.0
         with tf.GradientTape(persistent=self.adversarial is not None) as tape:
             out = self.model(lightness / 100.0, training=True)
-            per_example = self.per_example_loss(out, ab, lightness)
+            # decoded once for both loss terms
+            pred_ab = None if self.adversarial is None else self.decoded_ab(out)
+            per_example = self.per_example_loss(out, ab, lightness, pred_ab)
             if self.adversarial is not None:
-                generator, critic = self.adversarial(
-                    lightness, self.decoded_ab(out), ab
-                )
+                generator, critic = self.adversarial(lightness, pred_ab, ab)
                 per_example += self.cfg.adversarial * generator
                 critic = scale * tf.nn.compute_average_loss(critic)
             # summed over this replica's examples / the global batch, so that the

@@ -74,10 +74,10 @@ def build_unet(
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = False
     taps = skip_tap_names(encoder)  # strides 2, 4, 8, 16, 32
-    encoder = keras.Model(
+    features = keras.Model(
         base.inputs, [base.get_layer(n).output for n in taps], name="encoder"
     )
-    *skips, x = encoder(x)
+    *skips, x = features(x)
     for i, (skip, width) in enumerate(
         zip(reversed(skips), decoder_widths, strict=True)
     ):

@@ -4,6 +4,7 @@ import io
 import os
 import pickle
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -195,17 +196,22 @@ def _top1(model: keras.Model, rgb: np.ndarray, size: int) -> tuple[int, float]:
 
 
 @pytest.fixture(scope="module")
-def lite0() -> keras.Model:
-    model = build_efficientnet_lite("lite0", include_top=True)
-    load_pretrained(model, "lite0")
-    return model
+def pretrained() -> Callable[[str], keras.Model]:
+    """Variant -> its ImageNet classifier, built and converted once per module."""
+    built: dict[str, keras.Model] = {}
+
+    def get(variant: str) -> keras.Model:
+        if variant not in built:
+            built[variant] = build_efficientnet_lite(variant, include_top=True)
+            load_pretrained(built[variant], variant)
+        return built[variant]
+
+    return get
 
 
 @pytest.fixture(scope="module")
-def lite2() -> keras.Model:
-    model = build_efficientnet_lite("lite2", include_top=True)
-    load_pretrained(model, "lite2")
-    return model
+def lite0(pretrained) -> keras.Model:
+    return pretrained("lite0")
 
 
 def test_lite0_parameter_count(lite0: keras.Model) -> None:
@@ -222,38 +228,38 @@ def test_lite0_classifies_reference_images(lite0: keras.Model) -> None:
     assert prob > 0.8
 
 
-def test_lite2_classifies_reference_images(lite2: keras.Model) -> None:
-    cls, _ = _top1(lite2, skimage.data.chelsea(), 260)
+@pytest.mark.parametrize(
+    ("variant", "side", "min_espresso"), [("lite1", 240, 0.5), ("lite2", 260, 0.8)]
+)
+def test_larger_variants_classify_reference_images(
+    pretrained, variant: str, side: int, min_espresso: float
+) -> None:
+    model = pretrained(variant)
+    cls, _ = _top1(model, skimage.data.chelsea(), side)
     assert cls == 285
-    cls, prob = _top1(lite2, skimage.data.coffee(), 260)
+    cls, prob = _top1(model, skimage.data.coffee(), side)
     assert cls == 967
-    assert prob > 0.8
+    assert prob > min_espresso
 
 
-def test_lite1_classifies_reference_images_and_matches_weight_file() -> None:
-    lite1 = build_efficientnet_lite("lite1", include_top=True)
-    load_pretrained(lite1, "lite1")
-    cls, _ = _top1(lite1, skimage.data.chelsea(), 240)
-    assert cls == 285
-    cls, prob = _top1(lite1, skimage.data.coffee(), 240)
-    assert cls == 967
-    assert prob > 0.5
-    state = load_state_dict(pretrained_weights_path("lite1"))
+@pytest.mark.parametrize(
+    ("variant", "project_shape"),
+    [("lite1", (1, 1, 1152, 320)), ("lite2", (1, 1, 1248, 352))],
+)
+def test_larger_variants_match_weight_file(
+    pretrained, variant: str, project_shape: tuple[int, ...]
+) -> None:
+    model = pretrained(variant)
+    state = load_state_dict(pretrained_weights_path(variant))
     blocks = {int(k.split(".")[1]) for k in state if k.startswith("_blocks.")}
-    assert len(blocks) == len(block_specs("lite1")) == 21
+    assert len(blocks) == len(block_specs(variant)) == 21
+    kernel = model.get_layer("blocks_20_project_conv").kernel
+    assert kernel.shape == project_shape
     np.testing.assert_array_equal(
-        lite1.get_layer("blocks_20_project_conv").get_weights()[0],
-        state["_blocks.20._project_conv.weight"].transpose(2, 3, 1, 0),
+        kernel.numpy(), state["_blocks.20._project_conv.weight"].transpose(2, 3, 1, 0)
     )
-
-
-def test_lite2_matches_weight_file(lite2: keras.Model) -> None:
-    state = load_state_dict(pretrained_weights_path("lite2"))
-    blocks = {int(k.split(".")[1]) for k in state if k.startswith("_blocks.")}
-    assert len(blocks) == 21
-    assert lite2.get_layer("blocks_20_project_conv").kernel.shape == (1, 1, 1248, 352)
     np.testing.assert_array_equal(
-        lite2.get_layer("head_conv").get_weights()[0],
+        model.get_layer("head_conv").get_weights()[0],
         state["_conv_head.weight"].transpose(2, 3, 1, 0),
     )
 
