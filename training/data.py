@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.colorspace import rgb_to_lab_tf
+from training.hints import simulate_hints
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -61,6 +62,7 @@ class PipelineConfig:
     augment: bool = True
     shuffle: bool = True  # False: sources and photos in file order (training too)
     read_parallelism: int = 8  # photos read at once (one open file each)
+    hints: bool = False  # also yield simulated user hints (training/hints.py)
 
 
 def list_sources(paths: list[str] | str) -> list[Path]:
@@ -218,7 +220,13 @@ def lab_example(rgb: tf.Tensor, output_stride: int) -> tuple[tf.Tensor, tf.Tenso
     rgb: float32 (S, S, 3) in [0, 1].
     Returns (lightness (S, S, 1) in [0, 100], ab (S/stride, S/stride, 2) in CIE units).
     """
-    lab = rgb_to_lab_tf(rgb)
+    return lab_example_from_lab(rgb_to_lab_tf(rgb), output_stride)
+
+
+def lab_example_from_lab(
+    lab: tf.Tensor, output_stride: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """`lab_example` of a crop already in Lab, float32 (S, S, 3)."""
     ab = lab[..., 1:]
     if output_stride > 1:
         ab = tf.nn.avg_pool2d(ab[None], output_stride, output_stride, "VALID")[0]
@@ -242,7 +250,8 @@ def make_dataset(
     repeat: bool | None = None,
     input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
-    """Batched (lightness, ab) pairs from folders, shards or globs.
+    """Batched (lightness, ab) pairs, or (lightness, ab, hints) triples with
+    cfg.hints, from folders, shards or globs.
 
     training=True: shuffled (unless cfg.shuffle is False), randomly cropped and
     flipped, repeated forever, full batches only.
@@ -250,7 +259,8 @@ def make_dataset(
     input_context: this pipeline reads only its own sources (`worker_sources`) and
     batches its share of the global batch, cfg.batch_size / pipelines examples.
     Yields lightness float32 (B, S, S, 1) in [0, 100] and ab float32
-    (B, S/stride, S/stride, 2).
+    (B, S/stride, S/stride, 2); with cfg.hints also hints float32 (B, S, S, 3), hint
+    ab / 110 and mask (`training.hints.simulate_hints`; zeros when not training).
     """
     sources = list_sources(paths)
     own = worker_sources(sources, input_context)
@@ -324,13 +334,22 @@ def make_dataset(
         deterministic=True,
     )
 
-    def prepare(data: tf.Tensor, crop_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def prepare(data: tf.Tensor, crop_seed: tf.Tensor) -> tuple[tf.Tensor, ...]:
         rgb = _decode(data)
         if training and cfg.augment:
             crop = _random_crop(rgb, cfg, crop_seed)
         else:
             crop = _center_resize(rgb, cfg)
-        return lab_example(crop, cfg.output_stride)
+        if not cfg.hints:
+            return lab_example(crop, cfg.output_stride)
+        lab = rgb_to_lab_tf(crop)
+        lightness, ab = lab_example_from_lab(lab, cfg.output_stride)
+        if training:
+            hint_seed = tf.random.experimental.stateless_fold_in(crop_seed, 7)
+            hints = simulate_hints(lab[..., 1:], hint_seed)
+        else:  # validation measures automatic colorization
+            hints = tf.zeros([cfg.size, cfg.size, 3], tf.float32)
+        return lightness, ab, hints
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch, drop_remainder=training)

@@ -87,6 +87,7 @@ __all__ = [
     "load_init_encoder",
     "load_init_weights",
     "model_and_file",
+    "transfer_weights",
     "classification_loss",
     "main",
     "parse_model_options",
@@ -153,9 +154,11 @@ class TrainConfig:
     init_weights: str = field(
         default="",
         metadata={
-            "help": "start from these .weights.h5 (fine-tuning, e.g. at a new "
-            "--size: new optimizer and schedule; a shipped file's prior "
-            "correction is undone); unused when --out resumes"
+            "help": "[NAME=]FILE: start from these .weights.h5 of model NAME "
+            "(default: --model; another model's layers are copied where names "
+            "and shapes match) (fine-tuning, e.g. at a new --size: new optimizer "
+            "and schedule; a shipped file's prior correction is undone); unused "
+            "when --out resumes"
         },
     )
     init_encoder: str = field(
@@ -464,8 +467,23 @@ class Trainer:
         return tf.reduce_mean(self.per_example_loss(out, ab, lightness))
 
     # ------------------------------------------------------------------ steps
+    def model_inputs(
+        self, lightness: tf.Tensor, hints: tf.Tensor | None = None
+    ) -> tf.Tensor | list[tf.Tensor]:
+        """The network's inputs: L / 100, and for hint models the hint ab and mask.
+
+        lightness: float32 (B, S, S, 1) in [0, 100]; hints: float32 (B, S, S, 3) as
+        `training.hints.simulate_hints` packs them, or None (no hints).
+        """
+        x = lightness / 100.0
+        if not self.spec.hints:
+            return x
+        if hints is None:
+            hints = tf.zeros(tf.concat([tf.shape(x)[:-1], [3]], 0), x.dtype)
+        return [x, hints[..., :2], hints[..., 2:]]
+
     def _replica_gradients(
-        self, lightness: tf.Tensor, ab: tf.Tensor
+        self, lightness: tf.Tensor, ab: tf.Tensor, hints: tf.Tensor | None = None
     ) -> tuple[tf.Tensor, list[tf.Tensor]]:
         """This replica's share of the global-batch loss and its gradients.
 
@@ -474,7 +492,7 @@ class Trainer:
         """
         scale = self.counters["loss_scale"] if self.loss_scaled else 1.0
         with tf.GradientTape(persistent=self.adversarial is not None) as tape:
-            out = self.model(lightness / 100.0, training=True)
+            out = self.model(self.model_inputs(lightness, hints), training=True)
             # decoded once for both loss terms
             pred_ab = None if self.adversarial is None else self.decoded_ab(out)
             per_example = self.per_example_loss(out, ab, lightness, pred_ab)
@@ -542,15 +560,17 @@ class Trainer:
             for value, v in zip(live, self.model.weights, strict=True):
                 v.assign(value)
 
-    def _replica_step(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
-        loss, grads = self._grads(lightness, ab)
+    def _replica_step(
+        self, lightness: tf.Tensor, ab: tf.Tensor, hints: tf.Tensor | None = None
+    ) -> tf.Tensor:
+        loss, grads = self._grads(lightness, ab, hints)
         self._apply(grads)
         return loss
 
     def _replica_check(
-        self, lightness: tf.Tensor, ab: tf.Tensor
+        self, lightness: tf.Tensor, ab: tf.Tensor, hints: tf.Tensor | None = None
     ) -> tuple[tf.Tensor, list[tf.Tensor], tf.Tensor]:
-        loss, grads = self._grads(lightness, ab)
+        loss, grads = self._grads(lightness, ab, hints)
         bad = tf.add_n(
             [tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32)) for g in grads]
         )
@@ -561,11 +581,15 @@ class Trainer:
         return loss, grads, bad
 
     @tf.function(reduce_retracing=True)
-    def _distributed_step(self, lightness: Any, ab: Any) -> tf.Tensor:
+    def _distributed_step(
+        self, lightness: Any, ab: Any, hints: Any = None
+    ) -> tf.Tensor:
         if not self.loss_scaled:
-            loss = self.strategy.run(self._replica_step, args=(lightness, ab))
+            loss = self.strategy.run(self._replica_step, args=(lightness, ab, hints))
             return self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-        loss, grads, bad = self.strategy.run(self._replica_check, args=(lightness, ab))
+        loss, grads, bad = self.strategy.run(
+            self._replica_check, args=(lightness, ab, hints)
+        )
         finite = self.strategy.experimental_local_results(bad)[0] == 0.0
 
         # a merge_call (inside apply_gradients) cannot sit in a replica-context
@@ -605,20 +629,24 @@ class Trainer:
 
         return tuple(part(t) for t in batch)
 
-    def train_step(self, lightness: Any, ab: Any) -> tf.Tensor:
+    def train_step(self, lightness: Any, ab: Any, hints: Any = None) -> tf.Tensor:
         """One optimisation step on a global batch; returns its mean loss (float32).
 
         lightness float32 (B, S, S, 1) in [0, 100], ab float32 (B, h, w, 2) in CIE
-        units, as per-replica values from a distributed dataset or, under the default
-        strategy, plain tensors. A step with non-finite gradients (mixed_float16) is
-        skipped and the loss scale halved.
+        units, hints float32 (B, S, S, 3) or None (hint models only), as per-replica
+        values from a distributed dataset or, under the default strategy, plain
+        tensors. A step with non-finite gradients (mixed_float16) is skipped and the
+        loss scale halved.
         """
-        return self._distributed_step(lightness, ab)
+        return self._distributed_step(lightness, ab, hints)
 
     @tf.function(reduce_retracing=True)
-    def eval_step(self, lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+    def eval_step(
+        self, lightness: tf.Tensor, ab: tf.Tensor, hints: tf.Tensor | None = None
+    ) -> tf.Tensor:
         """Mean loss of one local batch in inference mode (no distribution)."""
-        return self.loss(self.model(lightness / 100.0, training=False), ab, lightness)
+        out = self.model(self.model_inputs(lightness, hints), training=False)
+        return self.loss(out, ab, lightness)
 
     # ------------------------------------------------------------ checkpoints
     def attach_data(self, iterator: Any) -> None:
@@ -742,7 +770,9 @@ def _class_weights(
         return load_prior(path)["weights"]
     else:
         log.info("computing the ab prior of the training data (once)")
-        local = compute_prior([str(p) for p in own_sources], cfg.size, 2)["counts"]
+        stride = get_spec(cfg.model).output_stride  # the loss's resolution
+        local = compute_prior([str(p) for p in own_sources], cfg.size, stride)
+        local = local["counts"]
         counts = np.rint(sum_over_workers(strategy, local)).astype(np.int64)
         smoothed = smooth_prior(counts)
         prior = {
@@ -835,27 +865,64 @@ def _load_weights_file(model: keras.Model, path: str, flag: str, mismatch: str) 
 
 
 def load_init_weights(
-    model: keras.Model, path: str, weights_dir: Path = WEIGHTS_DIR
+    model: keras.Model,
+    path: str,
+    weights_dir: Path = WEIGHTS_DIR,
+    source_model: str | None = None,
 ) -> float:
-    """Load a `.weights.h5` of the same architecture into `model` (fine-tuning).
+    """Load a `.weights.h5` into `model` (fine-tuning).
 
+    source_model: the registered model the file holds, when it is not `model`'s
+    architecture (e.g. `default` weights for `default-v2`): the file is loaded into
+    that model and every layer whose name and weight shapes match is copied
+    (`transfer_weights`); the others (e.g. the hint branch) keep their
+    initialisation.
     A shipped file (its SHA-256 in `weights_dir`'s manifest) has the export's prior
     correction folded into its logits' bias; that shift is undone, so training goes on
     from the weights as trained. Returns the alpha undone (0.0: none).
     Raises FileNotFoundError for a missing file and ValueError (one line) for weights
     of another architecture.
     """
+    target = model
+    if source_model is not None:
+        model = create_model(source_model, pretrained=False)
     _load_weights_file(
         model, path, "--init-weights", f"does not fit model {model.name!r}"
     )
     digest = file_sha256(path)
+    undone = 0.0
     for entry in read_manifest(weights_dir).values():
         alpha = entry.get("prior_correction", {}).get("alpha", 0.0)
         if entry.get("sha256") == digest and alpha and "prior" in entry:
             prior = load_prior(weights_dir / entry["prior"]["file"])
             shift_logits_bias(model, prior["weights"], -alpha)
-            return float(alpha)
-    return 0.0
+            undone = float(alpha)
+            break
+    if target is not model:
+        copied = transfer_weights(model, target)
+        log.info("copied %d layers of %s into %s", len(copied), model.name, target.name)
+    return undone
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
+    """Copy the weights of every layer of `source` into `target`'s layer of the same
+    name whose weights have the same shapes; returns the names copied.
+
+    Raises ValueError (one line) when no layer matches.
+    """
+    by_name = {layer.name: layer for layer in target.layers}
+    copied = []
+    for layer in source.layers:
+        values = layer.get_weights()
+        other = by_name.get(layer.name)
+        if not values or other is None:
+            continue
+        if [w.shape for w in other.get_weights()] == [w.shape for w in values]:
+            other.set_weights(values)
+            copied.append(layer.name)
+    if not copied:
+        raise ValueError(f"no layer of {source.name!r} fits {target.name!r}")
+    return copied
 
 
 def load_init_encoder(model: keras.Model, path: str, model_name: str) -> None:
@@ -960,6 +1027,7 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
         output_stride=spec.output_stride,
         batch_size=cfg.batch_size,
         shuffle=cfg.shuffle,
+        hints=spec.hints,
     )
     # One pipeline per worker, on its own shards, batching the worker's share of the
     # global batch. Not `distribute_datasets_from_function`: its DistributedIterator
@@ -978,7 +1046,12 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
         if worker_count(strategy) == 1 and trainer.load_checkpoint(ckpt):
             log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
         elif cfg.init_weights:
-            undone = load_init_weights(trainer.model, cfg.init_weights)
+            source, path = model_and_file(cfg.init_weights, cfg.model)
+            undone = load_init_weights(
+                trainer.model,
+                path,
+                source_model=None if source == cfg.model else source,
+            )
             log.info("starting from %s", cfg.init_weights)
             if undone:
                 log.info("undid the shipped prior correction (alpha %g)", undone)
@@ -1009,9 +1082,9 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
         losses = [r["loss"] for r in logged if r["step"] > first]
         done_before = len(losses)
         while trainer.step < (trainer.epoch + 1) * steps_per_epoch:
-            lightness, ab = trainer.distribute_batch(next(it))
+            batch = trainer.distribute_batch(next(it))
             lr = float(trainer.dec_opt.learning_rate)  # the rate of this step
-            loss = float(trainer.train_step(lightness, ab))
+            loss = float(trainer.train_step(*batch))
             if not math.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss} at step {trainer.step}")
             losses.append(loss)
@@ -1039,7 +1112,7 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
         with trainer.averaged_weights():
             if val_ds is not None:
                 val_loss = float(
-                    np.mean([float(trainer.eval_step(x, y)) for x, y in val_ds])
+                    np.mean([float(trainer.eval_step(*batch)) for batch in val_ds])
                 )
             val_loss = float(
                 sum_over_workers(strategy, np.array(val_loss if chief else 0))

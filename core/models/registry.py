@@ -38,6 +38,9 @@ class ModelSpec:
         z float32 (B, noise_dim) in [-1, 1]; each seed gives another colorization.
     train_defaults: the trainer's defaults for this model where the command line is
         silent (e.g. the paper's {"lr": 1e-4, "batch_size": 64, "size": 224}).
+    hints: the model also takes user hints (docs/design.md, hints): `[l, hint_ab,
+        hint_mask]` with hint_ab float32 (B, H, W, 2) = ab / ab_scale of the hinted
+        pixels (0 elsewhere) and hint_mask float32 (B, H, W, 1), 1 where hinted.
     """
 
     name: str
@@ -53,6 +56,7 @@ class ModelSpec:
     fixed_size: bool = False
     noise_dim: int = 0
     train_defaults: dict[str, Any] = field(default_factory=dict)
+    hints: bool = False
 
     @property
     def samples(self) -> bool:

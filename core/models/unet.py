@@ -5,6 +5,16 @@ Input: normalised lightness L / 100, float32 (B, H, W, 1) in [0, 1], H and W mul
 of 32. Inside, the lightness becomes the grey photograph g(L) in three channels scaled
 like the encoder's ImageNet training, (255 g - 127) / 128. Output at stride 2: 313 ab-
 bin logits (classification, the default) or ab / 110 in [-1, 1] (regression).
+
+Version 2 (`default-v2`) differs in two ways:
+- user hints: two more inputs, a hint ab map (ab / 110 where a user gave a colour, 0
+  elsewhere) and a hint mask (1 there). A small convolutional branch turns them, with
+  the lightness, into features at strides 2 to 32, each added to the decoder through a
+  1x1 convolution initialised to zero: with no hints, and before any training, the
+  network computes exactly what the hint-less one does.
+- the 313 logits at stride 4: the stride-2 decoder features are average-pooled 2x2
+  before the 1x1 logit layer. Pooling and a 1x1 convolution commute, so weights trained
+  at stride 2 give the 2x2 mean of their logits; the softmax and the loss cost 4x less.
 """
 
 from __future__ import annotations
@@ -45,6 +55,33 @@ def _conv_bn_relu(x, width: int, name: str):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
+HINT_WIDTHS = (16, 32, 64, 96, 128)  # the hint branch's channels at strides 2 to 32
+
+
+def _hint_branch(l_norm, hint_ab, hint_mask) -> dict[int, keras.KerasTensor]:
+    """Features of the hints at strides 2, 4, 8, 16 and 32 ({stride: tensor})."""
+    x = layers.Concatenate(name="hint_input")([l_norm, hint_ab, hint_mask])
+    features = {}
+    for i, width in enumerate(HINT_WIDTHS):
+        stride = 2 ** (i + 1)
+        x = layers.Conv2D(
+            width, 3, strides=2, padding="same", name=f"hint{stride}_down"
+        )(x)
+        x = layers.ReLU(name=f"hint{stride}_down_relu")(x)
+        x = layers.Conv2D(width, 3, padding="same", name=f"hint{stride}_conv")(x)
+        x = layers.ReLU(name=f"hint{stride}_relu")(x)
+        features[stride] = x
+    return features
+
+
+def _add_hints(x, hint: keras.KerasTensor, stride: int):
+    """x + a zero-initialised 1x1 convolution of the hint features (same stride)."""
+    inject = layers.Conv2D(
+        x.shape[-1], 1, kernel_initializer="zeros", name=f"hint{stride}_inject"
+    )(hint)
+    return layers.Add(name=f"hint{stride}_add")([x, inject])
+
+
 def build_unet(
     spec: ModelSpec,
     *,
@@ -60,10 +97,22 @@ def build_unet(
     decoder_widths: channels of the four up-steps, from stride 16 to stride 2.
     encoder: EfficientNet-Lite variant of the encoder, "lite0" or "lite1".
     input_size: fixed square input side, or None for any multiple of 32.
-    Returns a Keras model: (B, H, W, 1) L/100 -> (B, H/2, W/2, 313 or 2).
+    The spec's `hints` adds the hint inputs; its `output_stride` (2 or 4) places the
+    logits.
+    Returns a Keras model: (B, H, W, 1) L/100 [, (B, H, W, 2) hint ab / 110,
+    (B, H, W, 1) hint mask] -> (B, H/s, W/s, 313 or 2), s = spec.output_stride.
     """
+    if spec.output_stride not in (2, 4):
+        raise ValueError(f"output_stride must be 2 or 4, got {spec.output_stride}")
     shape = (input_size, input_size, 1)
     l_norm = keras.Input(shape, name="l_norm")
+    inputs = [l_norm]
+    hints = {}
+    if spec.hints:
+        hint_ab = keras.Input((input_size, input_size, 2), name="hint_ab")
+        hint_mask = keras.Input(shape, name="hint_mask")
+        inputs += [hint_ab, hint_mask]
+        hints = _hint_branch(l_norm, hint_ab, hint_mask)
     x = GrayToEncoderInput(name="to_encoder_input")(l_norm)
     base = build_efficientnet_lite(encoder, input_shape=(*shape[:2], 3))
     if pretrained:
@@ -78,6 +127,8 @@ def build_unet(
         base.inputs, [base.get_layer(n).output for n in taps], name="encoder"
     )
     *skips, x = features(x)
+    if hints:
+        x = _add_hints(x, hints[32], 32)
     for i, (skip, width) in enumerate(
         zip(reversed(skips), decoder_widths, strict=True)
     ):
@@ -85,12 +136,17 @@ def build_unet(
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{step}_resize")(x)
         x = layers.Concatenate(name=f"up{step}_concat")([x, skip])
         x = _conv_bn_relu(x, width, f"up{step}_a")
+        if hints:
+            x = _add_hints(x, hints[2**step], 2**step)
         x = _conv_bn_relu(x, width, f"up{step}_b")
+    if spec.output_stride == 4:
+        x = layers.AveragePooling2D(2, name="head_pool")(x)
     if spec.output == "ab_bins":
         out = layers.Conv2D(NUM_BINS, 1, name="logits")(x)
     else:
         out = layers.Conv2D(2, 1, activation="tanh", name="ab_norm")(x)
-    return keras.Model(l_norm, out, name=spec.name.replace("-", "_"))
+    model_inputs = inputs if len(inputs) > 1 else l_norm
+    return keras.Model(model_inputs, out, name=spec.name.replace("-", "_"))
 
 
 DEFAULT_SPEC = ModelSpec(
@@ -124,6 +180,18 @@ register_model(
         description="the default model with COLORIZATION.md 5.4's wider decoder "
         "(256, 128, 64, 32): about 1.8x its multiply-adds (no shipped weights)",
         defaults={"decoder_widths": (256, 128, 64, 32)},
+    )
+)(build_unet)
+
+register_model(
+    replace(
+        DEFAULT_SPEC,
+        name="default-v2",
+        output_stride=4,
+        hints=True,
+        weights="default-v2.weights.h5",
+        description="U-Net on EfficientNet-Lite0 with user hints, 313 ab bins at "
+        "stride 4, annealed mean",
     )
 )(build_unet)
 
