@@ -42,6 +42,7 @@ from core.colorspace import (
     U_MAX,
     V_MAX,
     XYZN_TO_RGB_T,
+    lab_to_rgb,
     rgb_to_lab,
     rgb_to_yuv,
     srgb_to_linear,
@@ -57,11 +58,21 @@ from core.imageio import (
 )
 from core.models import create_model, get_spec
 from core.models.registry import ModelSpec
-from core.quantize import ANNEALED_T, bin_centers, decode_logits
+from core.quantize import ANNEALED_T, NUM_BINS, bin_centers, decode_logits
 from core.types import FloatArray, UInt8Array
 from core.weights import load_weights
 
-__all__ = ["MAX_SIZE", "Colorizer", "compose", "network_shape", "pixels_to_luma"]
+__all__ = [
+    "HINT_PATCH",
+    "MAX_SIZE",
+    "Colorizer",
+    "Hint",
+    "HintError",
+    "compose",
+    "hint_maps",
+    "network_shape",
+    "pixels_to_luma",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +87,69 @@ _GRAPH_CACHE = 32  # traced network shapes kept per Colorizer
 # GIL). Measured in docs/performance.md.
 _BAND_PIXELS = 1 << 16
 _SRGB_KNEE = 0.0031308  # linear sRGB below this is encoded linearly (x 12.92)
+# A hint colours a square of this side (network pixels) around its point: the middle of
+# the 1..9 px patches the hint models were trained with (training/hints.py).
+HINT_PATCH = 5
+
+# A user hint: (x, y, (r, g, b)), x and y in pixels of the photo as displayed (after
+# EXIF orientation), the colour in 8-bit sRGB (only the ab of its Lab value is used).
+Hint = tuple[int, int, tuple[int, int, int]]
+
+
+class HintError(ValueError):
+    """A hint that cannot be used: a point outside the photo, a bad colour, or a model
+    without hint inputs. The message names the hint."""
+
+
+def _check_hints(hints: Sequence[Hint], w: int, h: int) -> list[Hint]:
+    """Hints as (int x, int y, (r, g, b)) after checking each; raises HintError."""
+    checked = []
+    for i, hint in enumerate(hints):
+        try:
+            x, y, color = hint
+            rgb = tuple(int(c) for c in color)
+            x, y = int(x), int(y)
+        except (TypeError, ValueError):
+            raise HintError(f"hint {i + 1} {hint!r} is not (x, y, (r, g, b))") from None
+        if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+            raise HintError(f"hint {i + 1}: colour {color!r} is not 8-bit (r, g, b)")
+        if not (0 <= x < w and 0 <= y < h):
+            raise HintError(f"hint {i + 1} at ({x}, {y}) is outside the {w}x{h} photo")
+        checked.append((x, y, rgb))
+    return checked
+
+
+def hint_maps(
+    hints: Sequence[Hint],
+    image_hw: tuple[int, int],
+    shape: tuple[int, int],
+    ab_scale: float = 110.0,
+    patch: int = HINT_PATCH,
+) -> tuple[FloatArray, FloatArray]:
+    """The network's hint inputs for hints given in pixels of a photo.
+
+    hints: checked hints (x, y, (r, g, b)) in pixels of a photo of image_hw = (H, W).
+    shape: the network's input (h, w). Each hint colours a patch x patch square
+    around its point, mapped to the network's pixels; overlapping squares average.
+    Returns hint ab / ab_scale float32 (h, w, 2) in [-1, 1] (0 where no hint) and
+    the mask float32 (h, w, 1) (1 where hinted).
+    """
+    nh, nw = shape
+    total = np.zeros((nh, nw, 2), np.float32)
+    hits = np.zeros((nh, nw), np.float32)
+    if hints:
+        rgb = np.array([c for _x, _y, c in hints], np.uint8)
+        ab = rgb_to_lab(rgb)[:, 1:] / ab_scale
+        for (x, y, _c), value in zip(hints, ab, strict=True):
+            cx = int((x + 0.5) * nw / image_hw[1])
+            cy = int((y + 0.5) * nh / image_hw[0])
+            x0, y0 = max(cx - patch // 2, 0), max(cy - patch // 2, 0)
+            x1, y1 = min(cx + patch // 2 + 1, nw), min(cy + patch // 2 + 1, nh)
+            total[y0:y1, x0:x1] += value
+            hits[y0:y1, x0:x1] += 1.0
+    mask = (hits > 0).astype(np.float32)
+    hint_ab = np.clip(total / np.maximum(hits, 1.0)[..., None], -1.0, 1.0)
+    return hint_ab.astype(np.float32), mask[..., None]
 
 
 def _grey_table(convert: Callable[[np.ndarray], np.ndarray]) -> FloatArray:
@@ -146,11 +220,17 @@ class Colorizer:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def takes_hints(self) -> bool:
+        """True when the model has hint inputs (`colorize(..., hints=...)`)."""
+        return self.spec.hints
+
     def colorize(
         self,
         image: ImageSource,
         size: int | None = None,
         *,
+        hints: Sequence[Hint] | None = None,
         temperature: float = ANNEALED_T,
         saturation: float = 1.0,
         max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -161,11 +241,27 @@ class Colorizer:
         image: path, PIL image or array (uint8/uint16, or float in [0, 1]), any mode.
         size: longer side the network sees (default: the model's input size; models
             with a fixed input size always see input_size x input_size).
+        hints: user hints [(x, y, (r, g, b)), ...]: x, y in pixels of the image as
+            displayed (after EXIF orientation), 0 <= x < width, 0 <= y < height; the
+            colour in 8-bit sRGB, of which only the ab of its Lab value is used. None
+            or [] colorizes automatically. Raises HintError for a point outside the
+            photo, a bad colour, or hints given to a model without hint inputs.
         temperature: annealed-mean temperature for 313-bin models (0 = argmax).
         saturation: multiplies the predicted chroma (1 = as predicted).
         seed: noise seed of a sampling model (ignored by the others).
         Returns an RGB (or RGBA when the input had alpha) PIL image of the input's size.
         """
+        if hints:
+            self._check_takes_hints()
+            size = self._check_options(size, temperature, saturation, seed)
+            pixels, alpha = load_pixels(image, max_pixels)
+            y = pixels_to_luma(pixels, self.spec.color_space)
+            shape = self._shape(y.shape, size)
+            maps = self._hint_maps(hints, y.shape, shape)
+            chroma = self._predict_chroma([y], shape, [(seed, 0)], temperature, [maps])
+            return _compose_luma(
+                y, chroma[0] * saturation, alpha, self.spec.color_space
+            )
         return self.colorize_batch(
             [image],
             size,
@@ -269,6 +365,77 @@ class Colorizer:
                 chroma = self._predict_chroma([y], shape, [(seed, 0)], temperature)[0]
                 yield _compose_luma(y, chroma * saturation, alpha, space)
 
+    def suggest(
+        self,
+        image: ImageSource,
+        x: int,
+        y: int,
+        k: int = 6,
+        hints: Sequence[Hint] | None = None,
+        *,
+        size: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> list[tuple[tuple[int, int, int], float]]:
+        """The k most likely colours at a point, from the 313-bin distribution.
+
+        x, y: a pixel of the image as displayed (after EXIF orientation). hints: as
+        in `colorize` (the distribution given those hints). k: 1..313.
+        Returns [((r, g, b), probability), ...], most likely first: each bin's ab
+        with the photo's lightness at the point, as 8-bit sRGB (out-of-gamut colours
+        clipped), and its softmax probability in [0, 1].
+        Raises HintError for a point outside the photo or a model without a 313-bin
+        output (or without hint inputs, when hints are given).
+        """
+        if self.spec.output != "ab_bins":
+            raise HintError(
+                f"model {self.name!r} predicts one colour per pixel, not a "
+                "distribution to suggest from; use a 313-bin model (default-v2)"
+            )
+        if not 1 <= int(k) <= NUM_BINS:
+            raise ValueError(f"k must be between 1 and {NUM_BINS}, got {k}")
+        if hints:
+            self._check_takes_hints()
+        size = self._check_size(size)
+        pixels, _alpha = load_pixels(image, max_pixels)
+        luma = pixels_to_luma(pixels, self.spec.color_space)
+        h, w = luma.shape
+        [(x, y, _c)] = _check_hints([(x, y, (0, 0, 0))], w, h)
+        shape = self._shape(luma.shape, size)
+        maps = self._hint_maps(hints or [], luma.shape, shape)
+        logits = self._predict_raw([luma], shape, [(0, 0)], [maps])[0]
+        cell = logits[
+            min(int((y + 0.5) * logits.shape[0] / h), logits.shape[0] - 1),
+            min(int((x + 0.5) * logits.shape[1] / w), logits.shape[1] - 1),
+        ].astype(np.float64)
+        p = np.exp(cell - cell.max())
+        p /= p.sum()
+        top = np.argsort(-p, kind="stable")[: int(k)]
+        lab = np.zeros((len(top), 3), np.float32)
+        lab[:, 0] = luma[y, x]
+        lab[:, 1:] = bin_centers()[top]
+        rgb = np.rint(lab_to_rgb(lab) * 255.0).astype(int)
+        return [
+            ((int(r), int(g), int(b)), float(p[i]))
+            for (r, g, b), i in zip(rgb, top, strict=True)
+        ]
+
+    def _check_takes_hints(self) -> None:
+        if not self.spec.hints:
+            raise HintError(
+                f"model {self.name!r} has no hint inputs; hints need a model that "
+                "takes them (default-v2)"
+            )
+
+    def _hint_maps(
+        self,
+        hints: Sequence[Hint],
+        image_hw: tuple[int, ...],
+        shape: tuple[int, int],
+    ) -> tuple[FloatArray, FloatArray]:
+        h, w = int(image_hw[0]), int(image_hw[1])
+        checked = _check_hints(hints, w, h)
+        return hint_maps(checked, (h, w), shape, self.spec.ab_scale)
+
     def predict_output(
         self, lightness: FloatArray, size: int | None = None, seed: int = 0
     ) -> FloatArray:
@@ -329,8 +496,11 @@ class Colorizer:
         luma: list[FloatArray],
         shape: tuple[int, int],
         seeds: list[tuple[int, int]],
+        hints: list[tuple[FloatArray, FloatArray]] | None = None,
     ) -> list[FloatArray]:
-        """The model's inputs: normalised luma (B, h, w, 1) and noise for samplers."""
+        """The model's inputs: normalised luma (B, h, w, 1), noise for samplers, and
+        for hint models the hint ab (B, h, w, 2) and mask (B, h, w, 1) (`hint_maps`
+        per image; zeros when hints is None)."""
         batch = np.stack([_resize(x[..., None], shape) for x in luma])
         if self.spec.color_space == "yuv":
             x = batch * 2.0 - 1.0  # Y in [0, 1] -> [-1, 1] (COLORIZATION.md 1.3)
@@ -343,6 +513,14 @@ class Colorizer:
                 [np.random.default_rng(list(s)).uniform(-1, 1, dim) for s in seeds]
             ).astype(np.float32)
             inputs.append(z)
+        if self.spec.hints:
+            n = len(luma)
+            if hints is None:
+                inputs.append(np.zeros((n, *shape, 2), np.float32))
+                inputs.append(np.zeros((n, *shape, 1), np.float32))
+            else:
+                inputs.append(np.stack([ab for ab, _m in hints]))
+                inputs.append(np.stack([m for _ab, m in hints]))
         return inputs
 
     def _predict_raw(
@@ -350,8 +528,9 @@ class Colorizer:
         luma: list[FloatArray],
         shape: tuple[int, int],
         seeds: list[tuple[int, int]],
+        hints: list[tuple[FloatArray, FloatArray]] | None = None,
     ) -> FloatArray:
-        inputs = self._network_inputs(luma, shape, seeds)
+        inputs = self._network_inputs(luma, shape, seeds, hints)
         out = self._graph([a.shape for a in inputs], decode=False)(*inputs)
         return np.asarray(out, dtype=np.float32)
 
@@ -361,6 +540,7 @@ class Colorizer:
         shape: tuple[int, int],
         seeds: list[tuple[int, int]],
         temperature: float,
+        hints: list[tuple[FloatArray, FloatArray]] | None = None,
     ) -> FloatArray:
         """Chroma (B, h, w, 2) as `output_to_chroma(_predict_raw(...))` gives it.
 
@@ -368,9 +548,9 @@ class Colorizer:
         a product with the bin centres on all cores), so the logits never leave it.
         """
         if self.spec.output != "ab_bins" or temperature <= 0:
-            raw = self._predict_raw(luma, shape, seeds)
+            raw = self._predict_raw(luma, shape, seeds, hints)
             return self.output_to_chroma(raw, temperature)
-        inputs = self._network_inputs(luma, shape, seeds)
+        inputs = self._network_inputs(luma, shape, seeds, hints)
         graph = self._graph([a.shape for a in inputs], decode=True)
         out = graph(*inputs, np.float32(temperature))
         return np.asarray(out, dtype=np.float32)
@@ -398,15 +578,17 @@ class Colorizer:
 
     def _trace(self, shapes: tuple[tuple[int, ...], ...], decode: bool) -> Callable:
         model = self.model
-        samples = self.spec.samples
         centers = tf.constant(bin_centers())
 
         def plain(*inputs: tf.Tensor) -> tf.Tensor:
-            return model(list(inputs) if samples else inputs[0], training=False)
+            return model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
 
         def mirrored(*inputs: tf.Tensor) -> tf.Tensor:
-            # the mirror image through the network, mirrored back (width is axis 2)
-            flipped = (tf.reverse(inputs[0], [2]), *inputs[1:])
+            # the mirror image through the network, mirrored back (width is axis 2);
+            # image-shaped inputs (luma, hint maps) are mirrored, noise is not
+            flipped = tuple(
+                tf.reverse(a, [2]) if a.shape.rank == 4 else a for a in inputs
+            )
             return 0.5 * (plain(*inputs) + tf.reverse(plain(*flipped), [2]))
 
         forward = mirrored if self.tta else plain

@@ -1,0 +1,141 @@
+"""User hints in the Colorizer: the hint model, the hint maps, colorize and suggest."""
+
+import keras
+import numpy as np
+import pytest
+import skimage.data
+import tensorflow as tf
+from PIL import Image
+
+from core.colorizer import HINT_PATCH, Colorizer, HintError, hint_maps
+from core.colorspace import rgb_to_lab
+from core.models import create_model, get_spec
+from core.weights import WEIGHTS_DIR
+from training.train import load_init_weights
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    """skimage's astronaut, 96 x 128 (w x h): a real photo, small."""
+    return Image.fromarray(skimage.data.astronaut()[::4, ::4][:, :96])
+
+
+@pytest.fixture(scope="module")
+def v2_from_shipped() -> tuple[keras.Model, keras.Model]:
+    """default-v2 with the shipped default's layers copied in, and that default."""
+    v1 = create_model("default", pretrained=False)
+    load_init_weights(v1, str(WEIGHTS_DIR / "default.weights.h5"))
+    v2 = create_model("default-v2", pretrained=False)
+    load_init_weights(
+        v2, str(WEIGHTS_DIR / "default.weights.h5"), source_model="default"
+    )
+    return v1, v2
+
+
+@pytest.fixture(scope="module")
+def hint_colorizer() -> Colorizer:
+    """default-v2 with random weights and a hint branch that is not silent."""
+    keras.utils.set_random_seed(3)
+    model = create_model("default-v2", pretrained=False)
+    for layer in model.layers:
+        if layer.name.endswith("_inject"):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([np.full_like(kernel, 0.05), bias])
+    return Colorizer(model, get_spec("default-v2"))
+
+
+def test_v2_starts_as_the_shipped_model_with_logits_at_stride_4(
+    v2_from_shipped,
+) -> None:
+    v1, v2 = v2_from_shipped
+    lab = rgb_to_lab(skimage.data.astronaut()[::4, ::4] / 255.0)
+    x = (lab[None, :96, :96, :1] / 100.0).astype(np.float32)
+    ab = np.zeros((1, 96, 96, 2), np.float32)
+    mask = np.zeros((1, 96, 96, 1), np.float32)
+    out1 = v1(x).numpy()
+    out2 = v2([x, ab, mask]).numpy()
+    assert out1.shape == (1, 48, 48, 313) and out2.shape == (1, 24, 24, 313)
+    pooled = tf.nn.avg_pool2d(out1, 2, 2, "VALID").numpy()
+    np.testing.assert_allclose(out2, pooled, atol=1e-4)
+    # the injections start at zero: hints change nothing before training
+    ab[..., 0], mask[..., 0] = 0.5, 1.0
+    np.testing.assert_allclose(v2([x, ab, mask]).numpy(), out2, atol=1e-5)
+
+
+def test_hint_maps_place_each_hint_on_its_network_pixels() -> None:
+    blue = (0, 0, 255)
+    ab_blue = rgb_to_lab(np.array([blue], np.uint8))[0, 1:] / 110.0
+    # photo 200 x 100 (h x w) onto a 64 x 32 network input: scale 0.32
+    ab, mask = hint_maps([(50, 100, blue)], (200, 100), (64, 32))
+    assert ab.shape == (64, 32, 2) and mask.shape == (64, 32, 1)
+    assert mask.sum() == HINT_PATCH**2
+    ys, xs = np.nonzero(mask[..., 0])
+    assert (ys.min() + ys.max()) / 2 == 32 and (xs.min() + xs.max()) / 2 == 16
+    np.testing.assert_allclose(ab[32, 16], ab_blue, atol=1e-6)
+    assert np.all(ab[mask[..., 0] == 0] == 0)
+    # two overlapping hints average where they meet; a corner hint is clipped
+    red = (255, 0, 0)
+    ab2, mask2 = hint_maps([(50, 100, blue), (53, 100, red)], (200, 100), (64, 32))
+    ab_red = rgb_to_lab(np.array([red], np.uint8))[0, 1:] / 110.0
+    np.testing.assert_allclose(ab2[32, 16], (ab_blue + ab_red) / 2, atol=1e-6)
+    _, corner = hint_maps([(0, 0, red)], (200, 100), (64, 32))
+    assert corner.sum() == (HINT_PATCH // 2 + 1) ** 2
+
+
+def test_colorize_with_hints_moves_the_colour_and_checks_points(
+    hint_colorizer, photo
+) -> None:
+    auto = np.asarray(hint_colorizer.colorize(photo, SIZE))
+    assert np.array_equal(
+        auto, np.asarray(hint_colorizer.colorize(photo, SIZE, hints=[]))
+    )
+    hinted = np.asarray(
+        hint_colorizer.colorize(photo, SIZE, hints=[(40, 60, (0, 0, 255))])
+    )
+    assert hinted.shape == auto.shape
+    assert np.abs(hinted.astype(int) - auto).max() > 0
+    # the lightness is the photo's in both
+    lightness = rgb_to_lab(np.asarray(photo))[..., 0]
+    kept = ~np.any((hinted == 0) | (hinted == 255), axis=-1)  # not gamut-clipped
+    assert kept.mean() > 0.5
+    assert np.abs(rgb_to_lab(hinted)[..., 0] - lightness)[kept].max() < 1.0
+    with pytest.raises(HintError, match=r"hint 2 at \(96, 5\) is outside the 96x128"):
+        hint_colorizer.colorize(
+            photo, SIZE, hints=[(1, 1, (0, 0, 0)), (96, 5, (0, 0, 0))]
+        )
+    with pytest.raises(HintError, match="hint 1: colour"):
+        hint_colorizer.colorize(photo, SIZE, hints=[(1, 1, (0, 0, 300))])
+    with pytest.raises(HintError, match="not"):
+        hint_colorizer.colorize(photo, SIZE, hints=[(1, 1)])
+
+
+def test_models_without_hint_inputs_refuse_hints(random_colorizer, photo) -> None:
+    assert not random_colorizer.takes_hints
+    with pytest.raises(HintError, match="'default' has no hint inputs"):
+        random_colorizer.colorize(photo, SIZE, hints=[(1, 1, (255, 0, 0))])
+    # no hints at all is automatic colorization, as before
+    random_colorizer.colorize(photo, SIZE, hints=None)
+
+
+def test_suggest_gives_the_most_likely_colours_at_the_points_lightness(
+    hint_colorizer, photo
+) -> None:
+    out = hint_colorizer.suggest(photo, 40, 60, k=6, size=SIZE)
+    assert len(out) == 6
+    probs = [p for _c, p in out]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0 + 1e-9
+    colours = np.array([c for c, _p in out], np.uint8)
+    assert len({tuple(c) for c in colours.tolist()}) > 1
+    lightness = rgb_to_lab(np.asarray(photo)[60, 40])[0]
+    # the same lightness, except where the bin's colour leaves the sRGB gamut
+    assert np.median(np.abs(rgb_to_lab(colours)[:, 0] - lightness)) < 3.0
+    hinted = hint_colorizer.suggest(
+        photo, 40, 60, k=6, hints=[(40, 60, (0, 0, 255))], size=SIZE
+    )
+    assert hinted != out
+    with pytest.raises(HintError, match="outside"):
+        hint_colorizer.suggest(photo, 40, 128, size=SIZE)
+    with pytest.raises(ValueError, match="k must be"):
+        hint_colorizer.suggest(photo, 1, 1, k=0, size=SIZE)
