@@ -99,9 +99,9 @@ sampling models:
 exit status:
   0 every input was colorized; 1 some input failed (unreadable, corrupt, truncated,
   NaN or infinite pixels, over --max-pixels, no match, name clash, existing output);
-  2 bad usage (unknown
-  model, --size out of range, --seed below 0, --samples below 1 or above 1 with a
-  model that does not sample, no INPUT, missing or corrupt weights).
+  2 bad usage (unknown model, --size out of range, --seed below 0, --samples below 1
+  or above 1 with a model that does not sample, no INPUT, missing or corrupt
+  weights).
 """
 
 
@@ -204,34 +204,39 @@ def _images_in(folder: Path, skip: Path | None) -> list[Path]:
 _MAGIC = re.compile(r"[*?[]")
 
 
-def _tree(folder: str, seen: set[tuple[int, int]]) -> list[str]:
+def _tree(folder: str) -> list[str]:
     """`folder` and every non-hidden path below it, as `**` matches them.
 
     Symbolic links are listed but never descended into, and no folder is entered
     twice (by device and inode, against bind-mount loops), so a folder with link
-    loops is walked once and the walk ends.
+    loops is walked once and the walk ends. Iterative: any depth.
     """
-    found = [folder]
-    try:
-        info = os.stat(folder or ".")
-        entries = sorted(os.scandir(folder or "."), key=lambda e: e.name)
-    except OSError:
-        return found
-    if (info.st_dev, info.st_ino) in seen:
-        return found
-    seen.add((info.st_dev, info.st_ino))
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        path = os.path.join(folder, entry.name)
+    found: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        found.append(current)
         try:
-            is_folder = entry.is_dir(follow_symlinks=False)
+            info = os.stat(current or ".")
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            entries = list(os.scandir(current or "."))
         except OSError:
-            is_folder = False
-        if is_folder:
-            found.extend(_tree(path, seen))
-        else:
-            found.append(path)
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = os.path.join(current, entry.name)
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                stack.append(path)
+            else:
+                found.append(path)
     return found
 
 
@@ -259,7 +264,7 @@ def _glob(pattern: str) -> list[str]:
             if os.path.isdir(base or "."):
                 found.append(os.path.join(base, ""))
         elif part == "**":
-            for path in _tree(base, set()):
+            for path in _tree(base):
                 walk(path, rest)
         elif _MAGIC.search(part):
             try:
