@@ -14,8 +14,10 @@ one per seed `--seed`, `--seed`+1, ... A file that cannot be colorized gets one 
 from __future__ import annotations
 
 import argparse
-import glob
+import fnmatch
 import logging
+import os
+import re
 import sys
 from collections import deque
 from collections.abc import Sequence
@@ -28,10 +30,15 @@ from PIL import Image
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from core.atomic import atomic_write_bytes
+from core.atomic import atomic_write_bytes, remove_stale_temps
 from core.colorizer import MAX_SIZE, Colorizer
 from core.config import add_dataclass_args, dataclass_from_args
-from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, encode_png
+from core.imageio import (
+    DEFAULT_MAX_PIXELS,
+    ImageLoadError,
+    ImageTooLargeError,
+    encode_png,
+)
 from core.models import UnknownModelError, get_spec, list_models
 from core.quantize import ANNEALED_T
 from core.weights import (
@@ -65,7 +72,10 @@ inputs:
   ({" ".join(IMAGE_SUFFIXES)}, any case), skipping hidden files
   and folders and the --out folder itself.
   A file given by name (or matched by a glob) is tried whatever its suffix. An INPUT
-  that matches nothing is an error. Files found twice are colorized once.
+  that matches nothing is an error. Files found twice are colorized once. Symbolic
+  links to folders are not descended into by folder searches or `**`, so link loops
+  end. Of a multi-frame file (TIFF pages, GIF or PNG animation) only the first frame
+  is colorized, with a line `warning: <path>: N frames, only the first is colorized`.
 
 outputs:
   INPUT `a/photo.jpg` is written to `OUT/photo.png` (RGB, or RGBA when the input has
@@ -75,6 +85,9 @@ outputs:
   overwritten silently): rename them or colorize them into separate folders. An output
   that would replace an input file is refused, even with --overwrite. An output that
   already exists is left untouched and counted as failed unless --overwrite is given.
+  Temporary files `.NAME.png.<pid>.<random>.tmp` that an earlier run left in OUT
+  when it was killed while writing are removed (writer gone for a minute, or a day
+  old).
 
 sampling models:
   A sampling model (cgan) draws one colorization per noise seed; the same --seed gives
@@ -85,9 +98,10 @@ sampling models:
 
 exit status:
   0 every input was colorized; 1 some input failed (unreadable, corrupt, truncated,
-  over --max-pixels, no match, name clash, existing output); 2 bad usage (unknown
-  model, --size out of range, --seed below 0, --samples below 1 or above 1 with a
-  model that does not sample, no INPUT, missing or corrupt weights).
+  NaN or infinite pixels, over --max-pixels, no match, name clash, existing output);
+  2 bad usage (unknown model, --size out of range, --seed below 0, --samples below 1
+  or above 1 with a model that does not sample, no INPUT, missing or corrupt
+  weights).
 """
 
 
@@ -187,6 +201,89 @@ def _images_in(folder: Path, skip: Path | None) -> list[Path]:
     return sorted(found)
 
 
+_MAGIC = re.compile(r"[*?[]")
+
+
+def _tree(folder: str) -> list[str]:
+    """`folder` and every non-hidden path below it, as `**` matches them.
+
+    Symbolic links are listed but never descended into, and no folder is entered
+    twice (by device and inode, against bind-mount loops), so a folder with link
+    loops is walked once and the walk ends. Iterative: any depth.
+    """
+    found: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        try:
+            info = os.stat(current or ".")
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            entries = list(os.scandir(current or "."))
+        except OSError:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = os.path.join(current, entry.name)
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                stack.append(path)
+            else:
+                found.append(path)
+    return found
+
+
+def _glob(pattern: str) -> list[str]:
+    """`glob.glob(pattern, recursive=True)`, except that `**` never follows a loop.
+
+    Python's glob descends into symbolic links to folders under `**`, so a link
+    loop (`a/b -> ..`) makes it run until the paths grow too long, for ever in
+    practice. Here `**` lists links without descending into them (as bash's globstar
+    does) and enters no folder twice. Other components match as in glob: `*`, `?` and
+    `[...]` within one name, hidden names only when the component starts with a dot.
+    Returns the matching paths, sorted.
+    """
+    parts = pattern.split("/")
+    base = "/" if pattern.startswith("/") else ""
+    parts = [part for part in parts if part] + ([""] if pattern.endswith("/") else [])
+    found: list[str] = []
+
+    def walk(base: str, rest: list[str]) -> None:
+        if not rest:
+            found.append(base)
+            return
+        part, rest = rest[0], rest[1:]
+        if part == "":  # a trailing slash: folders only
+            if os.path.isdir(base or "."):
+                found.append(os.path.join(base, ""))
+        elif part == "**":
+            for path in _tree(base):
+                walk(path, rest)
+        elif _MAGIC.search(part):
+            try:
+                names = os.listdir(base or ".")
+            except OSError:
+                return
+            if not part.startswith("."):
+                names = [name for name in names if not name.startswith(".")]
+            for name in sorted(fnmatch.filter(names, part)):
+                walk(os.path.join(base, name), rest)
+        else:
+            path = os.path.join(base, part)
+            if os.path.lexists(path):
+                walk(path, rest)
+
+    walk(base, parts)
+    return sorted({path for path in found if path})
+
+
 def find_images(
     inputs: Sequence[str], skip: Path | None = None
 ) -> tuple[list[Path], list[str]]:
@@ -210,7 +307,7 @@ def find_images(
                 errors.append(f"{item}: folder has no image files")
         else:
             found = []
-            for match in sorted(glob.glob(item, recursive=True)):
+            for match in _glob(item):
                 match_path = Path(match)
                 if match_path.is_dir():
                     found.extend(_images_in(match_path, skip))
@@ -306,7 +403,10 @@ def _write_png(job: Job, image: Image.Image) -> str | None:
 
 
 def _one_line(err: ImageLoadError) -> str:
-    return " ".join(str(err).split("\n"))
+    message = " ".join(str(err).split("\n"))
+    if isinstance(err, ImageTooLargeError):
+        message += " (--max-pixels)"
+    return message
 
 
 def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | None:
@@ -340,8 +440,13 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
     `colorize_file`. The Colorizer takes one seed per pass, so the jobs run in one pass
     per seed (in order of first appearance), each in input order; errors are logged in
     that order. Existing outputs are all checked before the first pass.
+    Temporary files that an earlier run killed while writing left in the output
+    folders are removed first (`core.atomic.remove_stale_temps`).
     Returns (colorized, failed) output files; the plan's errors count as failed.
     """
+    for folder in sorted({job.target.parent for job in plan.jobs}):
+        for path in remove_stale_temps(folder, suffix=".png"):
+            log.info("removed %s, left by an interrupted earlier run", path)
     failed = 0
     for message in plan.errors:
         log.error("error: %s", message)
@@ -472,6 +577,16 @@ def _load_colorizer(cfg: ColorizeConfig) -> Colorizer | str:
         )
 
 
+class _CliFormatter(logging.Formatter):
+    """Messages as they are, warnings from the library prefixed with `warning: `."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        if record.levelno == logging.WARNING and not message.startswith("warning: "):
+            message = f"warning: {message}"
+        return message
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m core.colorize",
@@ -490,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dataclass_from_args(ColorizeConfig, args)
     inputs: list[str] = args.inputs
     logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
+    logging.getLogger().handlers[0].setFormatter(_CliFormatter())
 
     if cfg.list_models:
         for line in _describe_models():

@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
+from typing import Literal
 
 import keras
 import numpy as np
@@ -281,23 +282,44 @@ class Colorizer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         batch_size: int = 8,
         seed: int = 0,
-    ) -> list[Image.Image]:
+        errors: Literal["raise", "return"] = "raise",
+    ) -> list[Image.Image] | list[Image.Image | ImageLoadError]:
         """Colorize several images; images of the same network shape share a batch.
 
+        images: a sequence of what `colorize` takes (paths, PIL images, arrays, or
+            bytes of an encoded image file); a single image is refused.
         seed: image i of a sampling model gets the noise of `(seed, i)`, so one image
-        colorized alone with `seed` matches image 0 of a batch with that seed.
-        Raises ImageLoadError for the first unusable image (callers that want to go on
-        past bad inputs use `colorize_iter`).
+            colorized alone with `seed` matches image 0 of a batch with that seed.
+        errors: "raise" raises the ImageLoadError of the first unusable image (in
+            input order) and colorizes nothing; "return" colorizes every usable image
+            and puts the ImageLoadError of each unusable one in its place.
+        Returns one result per input, in input order: RGB (or RGBA) PIL images of the
+        inputs' sizes, and with errors="return" ImageLoadErrors where inputs failed.
         """
+        if errors not in ("raise", "return"):
+            raise ValueError(f'errors must be "raise" or "return", got {errors!r}')
+        if isinstance(images, str | Path | bytes | Image.Image):
+            raise ImageLoadError(
+                f"colorize_batch takes a sequence of images, got one "
+                f"{type(images).__name__}; use colorize for a single image"
+            )
         size = self._check_options(size, temperature, saturation, seed)
-        loaded = [load_pixels(im, max_pixels) for im in images]
-        lumas = [
-            pixels_to_luma(pixels, self.spec.color_space) for pixels, _alpha in loaded
-        ]
+        results: list[Image.Image | ImageLoadError | None] = []
+        lumas: dict[int, FloatArray] = {}
+        alphas: dict[int, UInt8Array | None] = {}
         groups: dict[tuple[int, int], list[int]] = {}
-        for i, y in enumerate(lumas):
-            groups.setdefault(self._shape(y.shape, size), []).append(i)
-        results: list[Image.Image | None] = [None] * len(images)
+        for i, im in enumerate(images):
+            try:
+                pixels, alphas[i] = load_pixels(im, max_pixels)
+            except ImageLoadError as err:
+                if errors == "raise":
+                    raise
+                results.append(err)
+                continue
+            results.append(None)
+            lumas[i] = pixels_to_luma(pixels, self.spec.color_space)
+            del pixels  # only the luma and alpha are kept for the batch
+            groups.setdefault(self._shape(lumas[i].shape, size), []).append(i)
         for shape, idx in groups.items():
             for start in range(0, len(idx), batch_size):
                 chunk = idx[start : start + batch_size]
@@ -309,7 +331,7 @@ class Colorizer:
                 )
                 for i, c in zip(chunk, chroma, strict=True):
                     results[i] = _compose_luma(
-                        lumas[i], c * saturation, loaded[i][1], self.spec.color_space
+                        lumas[i], c * saturation, alphas[i], self.spec.color_space
                     )
         return [r for r in results if r is not None]
 

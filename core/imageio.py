@@ -1,9 +1,12 @@
 """Loading user images safely, and writing PNG files fast.
 
 Inputs are hostile until checked: the pixel count is checked from the header before
-decoding (decompression bombs), truncated and corrupt files raise `ImageLoadError` with
-a one-line message, EXIF orientation is applied, and every common mode is converted (L,
-LA, RGB, RGBA, P, CMYK, I;16 and other 16-bit greys, I, F).
+decoding (decompression bombs, refused with the project's own limit message rather than
+Pillow's), truncated and corrupt files, NaN or infinite float pixels and inputs of an
+unsupported type raise `ImageLoadError` with a one-line message, EXIF orientation is
+applied, and every common mode is converted (L, LA, RGB, RGBA, P, CMYK, I;16 and other
+16-bit greys, I, F). Of a multi-frame file (TIFF pages, GIF or PNG animation) only the
+first frame is used, and a warning is logged that says so.
 
 `load_pixels` keeps 8-bit images as they were decoded (a grey photo stays one uint8
 channel), so the Colorizer never builds a float RGB copy of a large photo; `load_image`
@@ -13,12 +16,18 @@ zlib level 2, compressing horizontal strips on all cores (docs/performance.md).
 
 from __future__ import annotations
 
+import io
+import logging
 import os
+import re
 import struct
+import threading
 import warnings
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -30,6 +39,7 @@ __all__ = [
     "PNG_LEVEL",
     "ImageLoadError",
     "ImageSource",
+    "ImageTooLargeError",
     "cpu_count",
     "encode_png",
     "load_image",
@@ -46,11 +56,33 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey+alpha, RGB, RGBA
 _PNG_FILTER_UP = 2  # each byte minus the byte above it
 _ADLER_BASE = 65521
-ImageSource = str | Path | Image.Image | np.ndarray
+# a path, a PIL image, an image array, or the bytes of an encoded image file
+ImageSource = str | os.PathLike[str] | Image.Image | np.ndarray | bytes
+_ACCEPTED = "give a path, a PIL image, an image array or encoded image bytes"
+# Pillow's own refusal says "Image size (N pixels) exceeds limit of M pixels, ..."
+_PILLOW_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+# serialises the rare open with Pillow's own limit lifted (see `_open`)
+_PILLOW_LIMIT_LOCK = threading.Lock()
+# formats whose extra frames are not more photos: MPO's are previews or depth maps
+_SINGLE_PHOTO_FORMATS = ("MPO",)
+
+log = logging.getLogger(__name__)
 
 
 class ImageLoadError(ValueError):
     """An input that is not a usable image; the message is one line for users."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """An image with more pixels than the caller's limit (checked before decoding).
+
+    pixels: the image's pixel count from its header; limit: the `max_pixels` refused.
+    """
+
+    def __init__(self, message: str, pixels: int, limit: int) -> None:
+        super().__init__(message)
+        self.pixels = pixels
+        self.limit = limit
 
 
 def cpu_count() -> int:
@@ -58,8 +90,22 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 
-def _pil_to_pixels(im: Image.Image) -> tuple[np.ndarray, UInt8Array | None]:
-    """Any PIL mode -> (pixels, alpha); see `load_pixels` for the pixel forms."""
+def _count_not_finite(values: np.ndarray) -> int:
+    return int(values.size - np.count_nonzero(np.isfinite(values)))
+
+
+def _not_finite_message(what: str, count: int) -> str:
+    pixels = "1 pixel is" if count == 1 else f"{count:,} pixels are"
+    return f"{what}: {pixels} NaN or infinite"
+
+
+def _pil_to_pixels(
+    im: Image.Image, what: str = "image"
+) -> tuple[np.ndarray, UInt8Array | None]:
+    """Any PIL mode -> (pixels, alpha); see `load_pixels` for the pixel forms.
+
+    what: the name error messages give the image (its path, or "image").
+    """
     alpha = None
     mode = im.mode
     if mode == "P":
@@ -80,6 +126,10 @@ def _pil_to_pixels(im: Image.Image) -> tuple[np.ndarray, UInt8Array | None]:
         return np.clip(grey / (255.0 if is_8bit else 65535.0), 0.0, 1.0), alpha
     if mode == "F":
         grey = np.asarray(im, dtype=np.float32)
+        # a NaN would otherwise pass the scale test below and decode as black
+        bad = _count_not_finite(grey)
+        if bad:
+            raise ImageLoadError(_not_finite_message(what, bad))
         scale = 1.0 if grey.size == 0 or grey.max() <= 1.0 else 255.0
         return np.clip(grey / scale, 0.0, 1.0).astype(np.float32), alpha
     if mode in ("L", "1"):
@@ -102,8 +152,10 @@ def _array_to_pixels(arr: np.ndarray) -> tuple[np.ndarray, UInt8Array | None]:
     elif arr.dtype == np.uint16:
         pixels = arr.astype(np.float32) / 65535.0
     elif np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise ImageLoadError("image array contains NaN or infinite values")
+        # a pixel is bad when any of its channels is
+        bad = int(np.count_nonzero(~np.all(np.isfinite(arr), axis=-1)))
+        if bad:
+            raise ImageLoadError(_not_finite_message("array", bad))
         pixels = np.clip(arr.astype(np.float32), 0.0, 1.0)
     else:
         raise ImageLoadError(
@@ -125,12 +177,16 @@ def load_pixels(
 ) -> tuple[np.ndarray, UInt8Array | None]:
     """Load an image for colorization, keeping 8-bit data as it was decoded.
 
-    source: a path, a PIL image or an array (uint8, uint16, or float in [0, 1]).
+    source: a path (str or os.PathLike), a PIL image, an array (uint8, uint16, or float
+    in [0, 1]), or `bytes` holding an encoded image file (PNG, JPEG, TIFF, ...: the
+    contents of a file, not a path; they get the same checks as a file).
     max_pixels: refuse images with more pixels than this (checked before decoding).
     Returns (pixels, alpha uint8 (H, W) or None). pixels is uint8 (H, W) grey or
     (H, W, 3) RGB in [0, 255] for 8-bit sources, else float32 (H, W) or (H, W, 3) in
     [0, 1] (16-bit and float images). Raises ImageLoadError with a one-line message
-    for anything unusable.
+    for anything unusable (ImageTooLargeError over max_pixels), including NaN or
+    infinite float pixels and a source of any other type (None, int, ...). Of a
+    multi-frame image only the first frame is used; a warning is logged.
     """
     if isinstance(source, np.ndarray):
         if source.ndim >= 2:  # (W, H) like PIL's size; other shapes fail just below
@@ -138,33 +194,94 @@ def load_pixels(
         return _array_to_pixels(source)
     if isinstance(source, Image.Image):
         _check_pixels(source.size, max_pixels, "image")
-        return _pil_to_pixels(ImageOps.exif_transpose(source))
-    path = Path(source)
+        _warn_frames(source, "image")
+        return _pil_to_pixels(ImageOps.exif_transpose(source), "image")
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        if not data:
+            raise ImageLoadError("image bytes: empty")
+        return _decode(lambda: io.BytesIO(data), "image bytes", max_pixels)
+    if not isinstance(source, str | os.PathLike):
+        raise ImageLoadError(_unsupported(source))
+    try:
+        path = Path(source)
+    except TypeError as err:  # an os.PathLike that gives bytes
+        raise ImageLoadError(_unsupported(source)) from err
     if not path.is_file():
         raise ImageLoadError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageLoadError(f"{path}: empty file")
+    return _decode(lambda: path, str(path), max_pixels)
+
+
+def _unsupported(source: object) -> str:
+    if source is None:
+        return f"no image given (None); {_ACCEPTED}"
+    return f"unsupported input type {type(source).__name__}; {_ACCEPTED}"
+
+
+def _decode(
+    opener: Callable[[], Path | IO[bytes]], what: str, max_pixels: int
+) -> tuple[np.ndarray, UInt8Array | None]:
+    """`load_pixels` of an encoded file; opener gives it anew (a path or a stream)."""
     try:
         with warnings.catch_warnings():
             # we enforce our own limit below, before any pixel is decoded
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                _check_pixels(im.size, max_pixels, str(path))
+            with _open(opener, what, max_pixels) as im:
+                _check_pixels(im.size, max_pixels, what)
                 if im.format == "PNG":
                     # verify() checks every chunk's CRC: a damaged PNG otherwise decodes
                     # with black rows instead of failing
                     im.verify()
-            with Image.open(path) as im:
+            with _open(opener, what, max_pixels) as im:
+                _warn_frames(im, what)
                 im.load()
-                return _pil_to_pixels(ImageOps.exif_transpose(im))
+                return _pil_to_pixels(ImageOps.exif_transpose(im), what)
     except ImageLoadError:
         raise
     except UnidentifiedImageError as err:
-        raise ImageLoadError(f"{path}: not an image file Pillow can read") from err
-    except Image.DecompressionBombError as err:
-        raise ImageLoadError(f"{path}: refused, {err}") from err
+        raise ImageLoadError(f"{what}: not an image file Pillow can read") from err
     except (OSError, SyntaxError, ValueError, EOFError) as err:
-        raise ImageLoadError(f"{path}: corrupt or truncated image ({err})") from err
+        raise ImageLoadError(f"{what}: corrupt or truncated image ({err})") from err
+
+
+def _open(
+    opener: Callable[[], Path | IO[bytes]], what: str, max_pixels: int
+) -> Image.Image:
+    """Image.open, with the project's pixel limit in place of Pillow's.
+
+    Pillow refuses images over twice its MAX_IMAGE_PIXELS (about 179 MP) inside
+    Image.open, with its own text. Those are refused here with our limit's message;
+    only when the caller allows more pixels than Pillow does (or Pillow's message
+    cannot be read) is the file opened again with Pillow's limit lifted, under a lock,
+    for the header only: `_check_pixels` follows before any pixel is decoded.
+    """
+    try:
+        return Image.open(opener())
+    except Image.DecompressionBombError as err:
+        found = _PILLOW_BOMB_PIXELS.search(str(err))
+        if found is not None and int(found.group(1)) > max_pixels:
+            pixels = int(found.group(1))
+            raise ImageTooLargeError(
+                f"{what}: {pixels:,} pixels is over the limit of {max_pixels:,}",
+                pixels,
+                max_pixels,
+            ) from err
+    with _PILLOW_LIMIT_LOCK:
+        limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(opener())
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def _warn_frames(im: Image.Image, what: str) -> None:
+    """Log a warning when `im` has frames after the first (they are not used)."""
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    if frames > 1 and im.format not in _SINGLE_PHOTO_FORMATS:
+        log.warning("%s: %d frames, only the first is colorized", what, frames)
 
 
 def pixels_to_rgb(pixels: np.ndarray) -> FloatArray:
@@ -182,7 +299,7 @@ def load_image(
 ) -> tuple[FloatArray, UInt8Array | None]:
     """Load an image for colorization as float RGB.
 
-    source: a path, a PIL image or an array (uint8, uint16, or float in [0, 1]).
+    source: as for `load_pixels` (a path, a PIL image, an array or encoded bytes).
     max_pixels: refuse images with more pixels than this (checked before decoding).
     Returns (rgb float32 (H, W, 3) in [0, 1], alpha uint8 (H, W) or None).
     Raises ImageLoadError with a one-line message for anything unusable.
@@ -290,6 +407,8 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, what: str) -> None:
     if w <= 0 or h <= 0:
         raise ImageLoadError(f"{what}: image has no pixels ({w}x{h})")
     if w * h > max_pixels:
-        raise ImageLoadError(
-            f"{what}: {w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,}"
+        raise ImageTooLargeError(
+            f"{what}: {w}x{h} = {w * h:,} pixels is over the limit of {max_pixels:,}",
+            w * h,
+            max_pixels,
         )

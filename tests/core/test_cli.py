@@ -5,8 +5,15 @@ with random weights: the CLI's file handling is under test, not the colours. The
 sampling tests use the shipped cgan (64x64, fast), whose noise seed changes the colours.
 """
 
+import glob
 import io
 import logging
+import os
+import struct
+import subprocess
+import sys
+import time
+import zlib
 from pathlib import Path
 
 import keras
@@ -18,6 +25,7 @@ from PIL import Image
 from core.colorize import (
     BatchPlan,
     ColorizeConfig,
+    _glob,
     find_images,
     main,
     plan_batch,
@@ -25,6 +33,8 @@ from core.colorize import (
 )
 from core.colorizer import Colorizer
 from core.models import create_model, get_spec, list_models
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -344,6 +354,173 @@ def test_run_counts_plan_errors_as_failed(tmp_path, colorizer):
     plan = BatchPlan(plan.jobs, ("x.jpg: no such file", "y.jpg: no such file"))
 
     assert run(plan, _cfg(out), colorizer) == (1, 2)
+
+
+# --- bad input and leftovers (issue 19, section 4) ---------------------------------
+
+
+def _colorize_main(inputs: list[Path], out: Path, weights: Path, *extra: str) -> int:
+    args = [str(p) for p in inputs] + ["--out", str(out), "--weights", str(weights)]
+    return main([*args, "--size", "64", "--quiet", *extra])
+
+
+def test_a_float_tiff_with_a_nan_pixel_fails_instead_of_turning_black(
+    tmp_path, weights_file, capsys
+):
+    values = np.linspace(0.1, 0.9, 40 * 32, dtype=np.float32).reshape(32, 40)
+    values[5, 7] = np.nan
+    nan = tmp_path / "in" / "photo.tif"
+    _write(nan, Image.fromarray(values, mode="F"))
+    good = _write(tmp_path / "in" / "good.jpg", _photo(0, (40, 32)))
+    out = tmp_path / "out"
+
+    code = _colorize_main([nan, good], out, weights_file)
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.splitlines()[-1] == "1 colorized, 1 failed"
+    assert _error_lines(captured.err) == [f"error: {nan}: 1 pixel is NaN or infinite"]
+    assert [p.name for p in out.iterdir()] == ["good.png"]
+
+
+def test_multi_frame_inputs_are_colorized_from_the_first_frame_with_a_warning(
+    tmp_path, weights_file, capsys
+):
+    frames = [_photo(i, (40, 32)) for i in range(3)]
+    tif, gif = tmp_path / "in" / "pages.tif", tmp_path / "in" / "anim.gif"
+    tif.parent.mkdir()
+    for path in (tif, gif):
+        frames[0].save(path, save_all=True, append_images=frames[1:])
+    single = _write(tmp_path / "in" / "one.tif", frames[0])
+    out = tmp_path / "out"
+
+    code = _colorize_main([tif, gif, single], out, weights_file)
+
+    captured = capsys.readouterr()
+    assert code == 0
+    assert captured.out.splitlines()[-1] == "3 colorized, 0 failed"
+    assert sorted(_error_lines(captured.err)) == [
+        f"warning: {gif}: 3 frames, only the first is colorized",
+        f"warning: {tif}: 3 frames, only the first is colorized",
+    ]
+    with Image.open(out / "pages.png") as pages, Image.open(out / "one.png") as one:
+        np.testing.assert_array_equal(np.asarray(pages), np.asarray(one))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (a decompression bomb header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_decompression_bomb_gets_the_max_pixels_message(
+    tmp_path, weights_file, capsys
+):
+    bomb = tmp_path / "in" / "bomb.png"  # 200 MP, over Pillow's own refusal too
+    bomb.parent.mkdir()
+    bomb.write_bytes(_png_claiming(20_000, 10_000))
+    big = tmp_path / "in" / "big.png"  # under Pillow's refusal, over ours
+    big.write_bytes(_png_claiming(4_000, 3_000))
+    out = tmp_path / "out"
+
+    code = _colorize_main([bomb, big], out, weights_file, "--max-pixels", "10000000")
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.splitlines()[-1] == "0 colorized, 2 failed"
+    assert _error_lines(captured.err) == [
+        f"error: {bomb}: 200,000,000 pixels is over the limit of 10,000,000 "
+        "(--max-pixels)",
+        f"error: {big}: 4000x3000 = 12,000,000 pixels is over the limit of "
+        "10,000,000 (--max-pixels)",
+    ]
+
+
+def test_stale_temporary_files_in_the_output_folder_are_removed(
+    tmp_path, weights_file, capsys
+):
+    photo = _write(tmp_path / "in" / "photo.jpg", _photo(0, (40, 32)))
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = out / f".old.png.{gone.pid}.k3j_9x2a.tmp"  # left by a kill -9
+    fresh = out / f".new.png.{os.getppid()}.abcdefgh.tmp"  # a writer still running
+    mine = out / "notes.tmp"
+    for path in (stale, fresh, mine):
+        path.write_bytes(b"half a png")
+        then = time.time() - 3600
+        os.utime(path, (then, then))
+
+    assert _colorize_main([photo], out, weights_file) == 0
+
+    assert capsys.readouterr().out.splitlines()[-1] == "1 colorized, 0 failed"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["photo.png", fresh.name, mine.name]
+    )
+
+
+def test_glob_matches_what_python_glob_matches_without_links(tmp_path, monkeypatch):
+    for rel in ["a.jpg", "b.png", ".h.jpg", "s/c.jpg", "s/t/d.JPG", "s/.u/e.jpg"]:
+        _write(tmp_path / "r" / rel, _photo(0, (8, 8)))
+    (tmp_path / "r" / "s" / "notes.txt").write_text("not a photo")
+    monkeypatch.chdir(tmp_path)
+    patterns = [
+        "r/**",
+        "r/**/*.jpg",
+        "r/**/t/*",
+        "r/*/*.jpg",
+        "r/s/**/",
+        "r/[ab].*",
+        "r/?.png",
+        "r/.*",
+        "**/*.JPG",
+        "r/s",
+    ]
+    for pattern in patterns + [str(tmp_path / p) for p in patterns]:
+        expected = sorted(glob.glob(pattern, recursive=True))
+        assert [os.path.normpath(p) for p in _glob(pattern)] == [
+            os.path.normpath(p) for p in expected
+        ], pattern
+    # glob.glob gives "r/missing/" here, which is no file or folder either
+    assert _glob("r/missing/**") == []
+
+
+def test_symlink_loops_do_not_hang_the_cli(tmp_path, weights_file):
+    root = tmp_path / "loop"
+    _write(root / "a.jpg", _photo(0, (40, 32)))
+    _write(root / "sub" / "b.png", _photo(1, (24, 45)))
+    (root / "self").symlink_to(".")
+    (root / "sub" / "back").symlink_to("..")
+    (root / "sub" / "again").symlink_to("../sub")
+    (root / "sub" / "broken").symlink_to("missing")
+    (root / "sub" / "ring").symlink_to("ring")  # a link to itself
+    args = ["loop/**", "loop", "loop/**/*.png", "--out", "o", "--size", "64"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+    # Python's own glob never returns on this folder; the timeout is a safety net
+    done = subprocess.run(
+        [sys.executable, "-m", "core.colorize", *args, "--weights", str(weights_file)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "2 colorized, 0 failed"
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png", "b.png"]
 
 
 # --- sampling models ---------------------------------------------------------------

@@ -228,6 +228,72 @@ def test_batch_equals_single(random_colorizer, grey8, rng) -> None:
         assert np.abs(np.asarray(out, np.int16) - single).max() <= 1
 
 
+def test_batch_can_return_an_error_in_place_of_each_bad_input(
+    random_colorizer, grey8, tmp_path
+) -> None:
+    nan = np.full((20, 30), 0.5, np.float32)
+    nan[3, 4] = np.nan
+    text = tmp_path / "notes.jpg"
+    text.write_bytes(b"not a photo\n")
+    good_file = tmp_path / "good.png"
+    Image.fromarray(grey8[:, ::-1].copy()).save(good_file)
+    images = [grey8, nan, None, good_file, 7, text, good_file.read_bytes()]
+
+    batch = random_colorizer.colorize_batch(
+        images, size=SIZE, batch_size=2, errors="return"
+    )
+
+    assert len(batch) == len(images)
+    for i in (0, 3, 6):
+        assert isinstance(batch[i], Image.Image) and batch[i].size == (128, 96)
+        single = random_colorizer.colorize(images[i], size=SIZE)
+        diff = np.abs(np.asarray(batch[i], np.int16) - np.asarray(single, np.int16))
+        assert diff.max() <= 1  # a batch may pick other convolution kernels
+    errors = {i: str(batch[i]) for i in (1, 2, 4, 5)}
+    assert all(isinstance(batch[i], ImageLoadError) for i in errors)
+    assert errors[1] == "array: 1 pixel is NaN or infinite"
+    assert errors[2].startswith("no image given (None); give a path")
+    assert errors[4].startswith("unsupported input type int; give a path")
+    assert errors[5] == f"{text}: not an image file Pillow can read"
+
+
+def test_batch_raises_the_first_bad_input_by_default(random_colorizer, grey8) -> None:
+    with pytest.raises(ImageLoadError, match="^no image given"):
+        random_colorizer.colorize_batch([grey8, None, 3], size=SIZE)
+    with pytest.raises(ImageLoadError, match="^unsupported input type int"):
+        random_colorizer.colorize_batch([grey8, 3, None], size=SIZE, errors="raise")
+
+
+@pytest.mark.parametrize("source", [None, 3, 2.5, b""])
+def test_colorize_refuses_other_types_with_image_load_error(
+    random_colorizer, source
+) -> None:
+    with pytest.raises(ImageLoadError) as err:
+        random_colorizer.colorize(source, size=SIZE)
+    assert "\n" not in str(err.value)
+
+
+def test_colorize_reads_bytes_as_an_encoded_file(
+    random_colorizer, grey8, tmp_path
+) -> None:
+    path = tmp_path / "grey.png"
+    Image.fromarray(grey8).save(path)
+    from_bytes = random_colorizer.colorize(path.read_bytes(), size=SIZE)
+    from_path = random_colorizer.colorize(path, size=SIZE)
+    np.testing.assert_array_equal(np.asarray(from_bytes), np.asarray(from_path))
+
+
+@pytest.mark.parametrize("images", ["photo.png", Path("photo.png"), b"\x89PNG"])
+def test_batch_refuses_a_single_image(random_colorizer, images) -> None:
+    with pytest.raises(ImageLoadError, match="takes a sequence of images"):
+        random_colorizer.colorize_batch(images, size=SIZE)
+
+
+def test_batch_refuses_an_unknown_errors_mode(random_colorizer, grey8) -> None:
+    with pytest.raises(ValueError, match='errors must be "raise" or "return"'):
+        random_colorizer.colorize_batch([grey8], errors="ignore")
+
+
 def test_array_dtypes_are_equivalent(random_colorizer, grey8) -> None:
     rgb8 = np.repeat(grey8[..., None], 3, axis=-1)
     reference = np.asarray(random_colorizer.colorize(grey8, size=SIZE), np.int16)

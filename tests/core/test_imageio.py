@@ -1,7 +1,10 @@
 """Image loading forms and the parallel PNG writer; Pillow reads what it writes."""
 
 import io
+import logging
+import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from PIL import Image
 
 from core.imageio import (
     ImageLoadError,
+    ImageTooLargeError,
     _adler32_combine,
     encode_png,
     load_image,
@@ -108,3 +112,168 @@ def test_load_image_is_load_pixels_as_float_rgb(rng) -> None:
 def test_load_pixels_rejects_shapes_without_two_dimensions() -> None:
     with pytest.raises(ImageLoadError, match="shape"):
         load_pixels(np.zeros(5, np.uint8))
+
+
+# --- bad input (issue 19, section 4) ------------------------------------------------
+
+
+def _float_tiff(path: Path, bad: dict[tuple[int, int], float]) -> Path:
+    """A 12x10 float32 TIFF (mode F) of values in [0, 1], with `bad` pixels set."""
+    values = np.linspace(0.2, 0.8, 120, dtype=np.float32).reshape(10, 12)
+    for (y, x), value in bad.items():
+        values[y, x] = value
+    Image.fromarray(values, mode="F").save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ({(3, 4): np.nan}, "1 pixel is NaN or infinite"),
+        (
+            {(0, 0): np.inf, (9, 11): -np.inf, (5, 5): np.nan},
+            "3 pixels are NaN or infinite",
+        ),
+    ],
+    ids=["one-nan", "nan-and-inf"],
+)
+def test_float_tiff_with_nan_or_inf_is_refused(tmp_path, bad, expected) -> None:
+    path = _float_tiff(tmp_path / "photo.tif", bad)
+    for source in (path, str(path)):
+        with pytest.raises(ImageLoadError) as err:
+            load_pixels(source)
+        assert str(err.value) == f"{path}: {expected}"
+    with pytest.raises(ImageLoadError, match=f"^image bytes: {expected}$"):
+        load_pixels(path.read_bytes())
+    with Image.open(path) as im, pytest.raises(ImageLoadError, match=expected):
+        load_image(im)
+
+
+def test_finite_float_tiff_still_loads(tmp_path) -> None:
+    path = _float_tiff(tmp_path / "photo.tif", {})
+    pixels, alpha = load_pixels(path)
+    assert pixels.dtype == np.float32 and pixels.shape == (10, 12) and alpha is None
+    np.testing.assert_allclose([pixels.min(), pixels.max()], [0.2, 0.8])
+
+
+def test_float_array_counts_pixels_not_channels() -> None:
+    rgb = np.full((4, 5, 3), 0.5, np.float32)
+    rgb[1, 1] = np.nan  # one pixel, three channels
+    rgb[2, 3, 0] = np.inf
+    with pytest.raises(ImageLoadError, match="^array: 2 pixels are NaN or infinite$"):
+        load_pixels(rgb)
+
+
+@pytest.mark.parametrize(
+    ("source", "named"),
+    [(None, "no image given (None)"), (3, "int"), (2.5, "float"), ([1, 2], "list")],
+)
+def test_unsupported_input_types_raise_one_line_image_load_error(source, named):
+    with pytest.raises(ImageLoadError) as err:
+        load_pixels(source)
+    message = str(err.value)
+    assert named in message and "\n" not in message
+    assert "give a path, a PIL image, an image array or encoded image bytes" in message
+
+
+def test_bytes_are_decoded_as_an_encoded_image_file(tmp_path, rng) -> None:
+    grey = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    path = tmp_path / "grey.png"
+    Image.fromarray(grey).save(path)
+    data = path.read_bytes()
+    for source in (data, bytearray(data), memoryview(data)):
+        pixels, alpha = load_pixels(source)
+        np.testing.assert_array_equal(pixels, grey)
+        assert alpha is None
+    with pytest.raises(ImageLoadError, match="^image bytes: empty$"):
+        load_pixels(b"")
+    with pytest.raises(ImageLoadError, match="^image bytes: not an image file"):
+        load_pixels(b"photo.png")  # a path as bytes is not a path
+    with pytest.raises(ImageLoadError, match="^image bytes: corrupt or truncated"):
+        load_pixels(data[: len(data) // 2])
+
+
+def _frames(n: int) -> list[Image.Image]:
+    return [Image.fromarray(np.full((8, 10), 40 * i + 20, np.uint8)) for i in range(n)]
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "GIF", "PNG"])
+def test_multi_frame_files_use_the_first_frame_and_say_so(tmp_path, caplog, fmt):
+    first, *rest = _frames(3)
+    path = tmp_path / f"pages.{fmt.lower()}"
+    first.save(path, format=fmt, save_all=True, append_images=rest)
+
+    with caplog.at_level(logging.WARNING, logger="core.imageio"):
+        pixels, _alpha = load_pixels(path)
+    assert np.all(pixels == 20)  # the first frame's value
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: 3 frames, only the first is colorized"
+    ]
+
+    caplog.clear()
+    with Image.open(path) as im, caplog.at_level(logging.WARNING):
+        load_pixels(im)
+    assert caplog.messages == ["image: 3 frames, only the first is colorized"]
+
+
+def test_single_frame_files_load_without_a_warning(tmp_path, caplog) -> None:
+    for fmt in ("TIFF", "GIF", "PNG"):
+        path = tmp_path / f"one.{fmt.lower()}"
+        _frames(1)[0].save(path, format=fmt)
+        with caplog.at_level(logging.WARNING):
+            load_pixels(path)
+    assert caplog.messages == []
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height (a decompression bomb header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_gets_the_projects_limit_message(tmp_path) -> None:
+    # 200 MP: over Pillow's own refusal (twice MAX_IMAGE_PIXELS, about 179 MP)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_claiming(20_000, 10_000))
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+
+    with pytest.raises(ImageTooLargeError) as err:
+        load_pixels(path, max_pixels=40_000_000)
+    assert str(err.value) == (
+        f"{path}: 200,000,000 pixels is over the limit of 40,000,000"
+    )
+    assert (err.value.pixels, err.value.limit) == (200_000_000, 40_000_000)
+    for source in (path, path.read_bytes()):
+        with pytest.raises(ImageTooLargeError) as err:
+            load_pixels(source)
+        assert "over the limit of 100,000,000" in str(err.value)
+        assert "decompression bomb" not in str(err.value).lower()
+
+    # a caller that allows more than Pillow does gets past the size check: this
+    # header has no real pixels behind it, so it fails as truncated instead
+    with pytest.raises(ImageLoadError) as err:
+        load_pixels(path, max_pixels=300_000_000)
+    assert not isinstance(err.value, ImageTooLargeError)
+    assert "corrupt or truncated" in str(err.value)
+    assert Image.MAX_IMAGE_PIXELS == pillow_limit
+
+
+def test_too_many_pixels_under_pillows_limit_is_the_same_error(tmp_path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(_png_claiming(3000, 2000))
+    with pytest.raises(ImageTooLargeError) as err:
+        load_pixels(path, max_pixels=1_000_000)
+    assert str(err.value) == (
+        f"{path}: 3000x2000 = 6,000,000 pixels is over the limit of 1,000,000"
+    )
+    assert isinstance(err.value, ImageLoadError)
