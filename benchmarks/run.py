@@ -214,16 +214,20 @@ def traced_network(model: keras.Model, spec: ModelSpec, batch: int, side: int):
     """The model traced for one input shape, and a call on fixed random inputs.
 
     Returns (concrete function, call() -> None). Inputs: normalised luma float32
-    (batch, side, side, 1), plus noise (batch, noise_dim) for sampling models.
+    (batch, side, side, 1), plus noise (batch, noise_dim) for sampling models, plus
+    empty hint maps (batch, side, side, 2) and (batch, side, side, 1) for hint models.
     """
     rng = np.random.default_rng(0)
     inputs = [rng.uniform(0, 1, (batch, side, side, 1)).astype(np.float32)]
     if spec.samples:
         inputs.append(rng.uniform(-1, 1, (batch, spec.noise_dim)).astype(np.float32))
+    if spec.hints:
+        inputs.append(np.zeros((batch, side, side, 2), np.float32))
+        inputs.append(np.zeros((batch, side, side, 1), np.float32))
     tensors = [tf.constant(x) for x in inputs]
 
     def forward(*xs: tf.Tensor) -> tf.Tensor:
-        return model(list(xs) if spec.samples else xs[0], training=False)
+        return model(list(xs) if len(xs) > 1 else xs[0], training=False)
 
     graph = tf.function(forward, autograph=False).get_concrete_function(
         *[tf.TensorSpec(x.shape, tf.float32) for x in inputs]
@@ -488,15 +492,17 @@ def _cli_throughput(
 # ---------------------------------------------------------------- training
 
 
-def _first_batch(data: str, size: int, stride: int, batch: int):
-    pipe = PipelineConfig(size=size, output_stride=stride, batch_size=batch)
+def _first_batch(data: str, size: int, stride: int, batch: int, hints: bool = False):
+    pipe = PipelineConfig(
+        size=size, output_stride=stride, batch_size=batch, hints=hints
+    )
     return next(iter(make_dataset([data], pipe, training=True, seed=0)))
 
 
 def _train_step(
     name: str,
     spec: ModelSpec,
-    batch: tuple[tf.Tensor, tf.Tensor],
+    batch: tuple[tf.Tensor, ...],
     precision: str = "float32",
 ) -> Callable[[], None]:
     """One optimizer step of a Lab model on a fixed batch, with the trainer's loss.
@@ -515,9 +521,11 @@ def _train_step(
     class_weights = tf.ones([313], tf.float32)  # the cost does not depend on them
 
     @tf.function(autograph=False)
-    def step(lightness: tf.Tensor, ab: tf.Tensor) -> tf.Tensor:
+    def step(lightness: tf.Tensor, ab: tf.Tensor, *hints: tf.Tensor) -> tf.Tensor:
+        x = lightness / 100.0
+        inputs = [x, hints[0][..., :2], hints[0][..., 2:]] if hints else x
         with tf.GradientTape() as tape:
-            out = model(lightness / 100.0, training=True)
+            out = model(inputs, training=True)
             out = tf.cast(out, tf.float32)
             if spec.output == "ab_bins":
                 loss = classification_loss(out, ab, class_weights)
@@ -527,8 +535,7 @@ def _train_step(
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
-    lightness, ab = batch
-    return lambda: step(lightness, ab).numpy()
+    return lambda: step(*batch).numpy()
 
 
 def _gan_training(cfg: BenchConfig, plan: _Plan) -> dict[str, Any]:
@@ -583,7 +590,7 @@ def _bench_training(cfg: BenchConfig, plan: _Plan) -> dict[str, Any]:
     out: dict[str, Any] = {"models": {}, "skipped": []}
     for key, name, size, batch, precision in runs:
         spec = get_spec(name)
-        data = _first_batch(cfg.data, size, spec.output_stride, batch)
+        data = _first_batch(cfg.data, size, spec.output_stride, batch, spec.hints)
         step = _train_step(name, spec, data, precision)
         seconds = _median_seconds_within(
             step, plan.train_warmup, plan.train_steps, TRAIN_BUDGET_S
