@@ -1,13 +1,14 @@
 """Start the web app: `python app.py`, then open http://127.0.0.1:7860.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--db URL]
+    python app.py [--host 127.0.0.1] [--port 7860] [--db URL] [--survey-port 7861]
                   [--weights NAME=FILE ...] [--max-pixels N] [--max-bytes N]
 
 The page colorizes one photo (every model with shipped weights to choose from, and all
-of them side by side), or many photos into a zip, and runs the Turing-test survey
-(participants open `/?study=NAME`; results appear in an admin tab when
-SURVEY_ADMIN_TOKEN is set). It runs offline: no analytics, no share link, nothing
-downloaded at start-up.
+of them side by side), or many photos into a zip. The Turing-test survey runs beside
+it on a page of its own, on --survey-port: participants open `/?study=NAME` there and
+see the survey alone, nothing of the colorization app; the results are at `/admin`
+there when SURVEY_ADMIN_TOKEN is set. It runs offline: no analytics, no share link,
+nothing downloaded at start-up.
 """
 
 from __future__ import annotations
@@ -36,13 +37,19 @@ class AppConfig:
         metadata={"help": "address to listen on (0.0.0.0: every network interface)"},
     )
     port: int = field(default=7860, metadata={"help": "port to listen on"})
+    survey_port: int = field(
+        default=7861,
+        metadata={
+            "help": "port of the survey's own page (participants' links point there)"
+        },
+    )
     db: str = field(
         default="sqlite:///survey.db",
         metadata={
             "help": "survey database (SQLAlchemy URL, e.g. sqlite:///survey.db or "
-            "postgresql+psycopg://user:pw@host/survey); the Turing test tab reads and "
-            "writes it, and the results tab appears when the environment variable "
-            "SURVEY_ADMIN_TOKEN holds the admin token"
+            "postgresql+psycopg://user:pw@host/survey); the survey page reads and "
+            "writes it, and its results page (/admin) exists when the environment "
+            "variable SURVEY_ADMIN_TOKEN holds the admin token"
         },
     )
     weights: tuple[str, ...] = field(
@@ -82,8 +89,11 @@ def parse_weights(items: tuple[str, ...]) -> dict[str, Path]:
 
 
 def _usage_error(cfg: AppConfig) -> str | None:
-    if not 0 <= cfg.port <= 65535:
-        return f"--port must be between 0 and 65535, got {cfg.port}"
+    for flag, port in (("--port", cfg.port), ("--survey-port", cfg.survey_port)):
+        if not 0 <= port <= 65535:
+            return f"{flag} must be between 0 and 65535, got {port}"
+    if cfg.port == cfg.survey_port != 0:
+        return f"--port and --survey-port must differ, both are {cfg.port}"
     for flag, value in (
         ("--max-pixels", cfg.max_pixels),
         ("--max-bytes", cfg.max_bytes),
@@ -128,18 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     from demo import build_demo, launch_options
     from survey.db import db_error_message
     from survey.errors import SurveyError
-    from survey.ui import survey_tabs
+    from survey.server import ADMIN_TOKEN_ENV, build_survey_app, launch_survey
 
     try:
         # the admin token comes from the environment: a command line shows in `ps`
-        extra_tabs = survey_tabs(cfg.db, os.environ.get("SURVEY_ADMIN_TOKEN") or None)
+        survey = build_survey_app(cfg.db, os.environ.get(ADMIN_TOKEN_ENV) or None)
         demo = build_demo(
             weights=weights,
             max_pixels=cfg.max_pixels,
             max_bytes=cfg.max_bytes,
             concurrency_limit=cfg.concurrency,
             queue_size=cfg.queue_size,
-            extra_tabs=extra_tabs,
         )
     except (
         UnknownModelError,
@@ -152,6 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     except DBAPIError as err:
         print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
         return 2
+    try:
+        survey_url = launch_survey(survey, cfg.host, cfg.survey_port)
+    except OSError as err:
+        print(
+            f"error: cannot listen on {cfg.host}:{cfg.survey_port} (--survey-port): "
+            f"{err}",
+            file=sys.stderr,
+        )
+        return 2
+    log.info("survey: participants open %s?study=NAME", survey_url)
     demo.launch(
         server_name=cfg.host,
         server_port=cfg.port,

@@ -9,7 +9,23 @@ Modules (import them directly; importing `survey` itself loads nothing):
   `next_trial`, `submit_answer`, `participant_score`, `get_image_bytes`).
 - `survey.stats`: `load_trials` as a DataFrame, fool rates with Wilson and bootstrap
   intervals (`python -m survey.stats`); `survey.export`: CSV or Parquet files.
+- `survey.encoding`: the image bytes stored and served (equal length within a pair).
+- `survey.ui`, `survey.server`: the participant's page and the results page
+  (`python -m survey.server`; `app.py` starts it too); `survey.throttle`: the limit on
+  admin-token guesses.
 - `survey.errors`: the errors callers catch, each with an HTTP-like `status`.
 """
 
-__all__ = ["create", "db", "errors", "export", "models", "service", "stats"]
+__all__ = [
+    "create",
+    "db",
+    "encoding",
+    "errors",
+    "export",
+    "models",
+    "server",
+    "service",
+    "stats",
+    "throttle",
+    "ui",
+]

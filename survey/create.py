@@ -13,10 +13,12 @@ the photo made plainly grey), and the rest become test pairs, one per model.
 Fakes come from `core.Colorizer` (the model's shipped weights), or ready-made from
 --fakes DIR, matched by file stem: DIR/<model>/<stem>.* when that folder exists, else
 DIR/<stem>.* when there is a single model; a model without its folder is colorized.
-A fake is resized to its photo's size. Real and fake are re-encoded the same way (RGB
-PNG, no metadata) and stored under opaque random ids, so nothing served tells which is
-real. Each participant later sees --per-model test pairs per model (every photo at
-most once), so the study needs that many photos times the number of models.
+A fake is resized to its photo's size. Real and fake are re-encoded the same way
+(uncompressed RGB PNG, no metadata: `survey.encoding`), so the two files of a pair have
+the same length and differ only in their pixels, and are stored under opaque random ids:
+nothing served tells which is real but the pixels. Each participant later sees
+--per-model test pairs per model (every photo at most once), so the study needs that
+many photos times the number of models.
 
 Exit status: 0 created; 2 bad usage (unknown model, missing weights, a study of that
 name already exists, too few usable photos).
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ from core.config import add_dataclass_args, dataclass_from_args
 from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from core.types import UInt8Array
 from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error, create_engine, init_db
+from survey.encoding import encode_png
 from survey.errors import InvalidInputError, StudyExistsError
 from survey.models import STUDY_NAME_RE, Image, Pair, Study
 
@@ -181,10 +183,9 @@ def load_photo(path: Path, size: int) -> PILImage.Image:
 
 
 def png_bytes(image: PILImage.Image) -> bytes:
-    """Re-encode as an RGB PNG with no metadata; real and fake go through this alike."""
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
+    """The bytes stored and served for an image: uncompressed RGB PNG, no metadata,
+    a length set by the size alone (`survey.encoding`); real and fake alike."""
+    return encode_png(image)
 
 
 def _match_size(

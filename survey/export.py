@@ -5,7 +5,10 @@
 Writes one row per answered trial (the columns of `survey.stats.TRIAL_COLUMNS`;
 participants are numbered, their link tokens are never exported) to --out, default
 `<study>.<format>`, atomically: a reader sees the old file or the new one, never half.
-Prints the path written.
+Prints the path written. In a CSV file, a text cell that begins with `=`, `+`, `-`,
+`@`, a tab or a carriage return gets a leading `'`, so that a spreadsheet shows it as
+text instead of running it as a formula (photo names and model labels come from files
+and command lines; `csv_bytes`).
 
 Exit status: 0 written; 2 unknown study, missing database, bad option or a file that
 cannot be written.
@@ -20,17 +23,54 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from core.atomic import atomic_write_bytes
 from core.config import add_dataclass_args, dataclass_from_args
 from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error
 from survey.errors import InvalidInputError
 from survey.stats import load_trials
 
-__all__ = ["FORMATS", "ExportConfig", "export_trials", "main"]
+__all__ = [
+    "FORMATS",
+    "ExportConfig",
+    "csv_bytes",
+    "escape_cell",
+    "export_trials",
+    "main",
+]
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "parquet")
+# a spreadsheet reads a cell that starts with one of these as a formula (or strips it
+# before one); OWASP's advice for CSV injection is a leading single quote
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: object) -> object:
+    """A text cell made safe for spreadsheets: `'` before a formula start; other
+    values (numbers, missing values, harmless text) as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_bytes(trials: pd.DataFrame) -> bytes:
+    """The table as UTF-8 CSV with every text cell passed through `escape_cell`.
+
+    Numeric, boolean and date columns are written as they are: a number such as -3
+    is no formula.
+    """
+    safe = trials.copy()
+    for column in safe.columns:
+        values = safe[column]
+        if not (
+            pd.api.types.is_numeric_dtype(values)
+            or pd.api.types.is_datetime64_any_dtype(values)
+        ):
+            safe[column] = values.map(escape_cell)
+    return safe.to_csv(index=False).encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -56,7 +96,7 @@ def export_trials(cfg: ExportConfig) -> Path:
     if out.is_dir():
         raise InvalidInputError(f"--out {out} is a folder; give a file name")
     if cfg.format == "csv":
-        data = trials.to_csv(index=False).encode("utf-8")
+        data = csv_bytes(trials)
     else:
         buffer = io.BytesIO()
         try:

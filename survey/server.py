@@ -1,12 +1,15 @@
 """The survey on a web page of its own, without the colorization models.
 
     python -m survey.server [--db sqlite:///survey.db] [--host 127.0.0.1] [--port 7861]
-    SURVEY_ADMIN_TOKEN=... python -m survey.server ...    # adds the results tab
+    SURVEY_ADMIN_TOKEN=... python -m survey.server ...    # adds the results page
 
-The page holds the same tabs that `app.py` adds to the colorization app
-(`survey.ui.survey_tabs`), so a study can run where TensorFlow is not installed, and
-the load test (`python -m benchmarks.survey_load`) starts it. The admin token is read
-from the environment rather than the command line, where `ps` would show it.
+Participants open `/?study=NAME`: the page holds the Turing test alone (no tabs, no
+colorization, nothing about the models). With an admin token the results are on a
+page of their own, `/admin`, which no participant's page links to or loads. `app.py`
+starts the same server next to the colorization app, so a study can also run where
+TensorFlow is not installed, and the load test (`python -m benchmarks.survey_load`)
+starts it. The admin token is read from the environment rather than the command
+line, where `ps` would show it.
 
 Prints the page's address once it is listening. Exit status: 0 after the server
 stops (Ctrl-C); 2 bad usage, a database that cannot be opened or a port in use.
@@ -24,14 +27,27 @@ import gradio as gr
 
 from core.config import add_dataclass_args, dataclass_from_args
 from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error
-from survey.ui import survey_tabs
+from survey.ui import survey_pages
 
-__all__ = ["ADMIN_TOKEN_ENV", "ServerConfig", "build_survey_app", "main"]
+__all__ = [
+    "ADMIN_TOKEN_ENV",
+    "PAGE_TITLE",
+    "RESULTS_PATH",
+    "ServerConfig",
+    "build_survey_app",
+    "launch_survey",
+    "main",
+]
 
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_ENV = "SURVEY_ADMIN_TOKEN"
 QUEUE_SIZE = 64  # result pages that may wait; participants' events skip the queue
+PAGE_TITLE = "Photo survey"  # the browser's tab; says nothing about colorization
+RESULTS_PATH = "admin"
+# Gradio 6.31 shows a navigation bar on every page of a multipage app, even with
+# gr.Navbar(visible=False); nothing may lead a participant to the results page
+HIDE_NAVBAR = ".nav-holder { display: none !important; }"
 
 
 @dataclass(frozen=True)
@@ -45,15 +61,39 @@ class ServerConfig:
 
 
 def build_survey_app(db_url: str, admin_token: str | None) -> gr.Blocks:
-    """A page with the survey's tabs only (the results tab when a token is given)."""
-    tabs = survey_tabs(db_url, admin_token)
-    with gr.Blocks(title="Turing test", analytics_enabled=False) as app:
-        with gr.Tabs():
-            for title, render in tabs:
-                with gr.Tab(title):
-                    render()
+    """The survey's pages: the Turing test at `/`, the results at `/admin` (only
+    when an admin token is given). Gradio sends each page only its own components
+    and events, so a participant's page holds nothing of the results page."""
+    pages = survey_pages(db_url, admin_token)
+    (_, participant), *rest = pages
+    with gr.Blocks(title=PAGE_TITLE, analytics_enabled=False) as app:
+        participant()
+    for title, render in rest:
+        with app.route(title, RESULTS_PATH, show_in_navbar=False):
+            render()
     app.queue(max_size=QUEUE_SIZE)
     return app
+
+
+def launch_survey(app: gr.Blocks, host: str, port: int) -> str:
+    """Start serving `app` in the background; returns its address.
+
+    Raises OSError when the port cannot be listened on.
+    """
+    _, url, _ = app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        ssr_mode=False,
+        pwa=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        footer_links=["settings"],
+        css=HIDE_NAVBAR,
+        prevent_thread_lock=True,
+        quiet=True,
+    )
+    return url
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,18 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
         return 2
     try:
-        _, url, _ = app.launch(
-            server_name=cfg.host,
-            server_port=cfg.port,
-            share=False,
-            ssr_mode=False,
-            pwa=False,
-            mcp_server=False,
-            enable_monitoring=False,
-            footer_links=["settings"],
-            prevent_thread_lock=True,
-            quiet=True,
-        )
+        url = launch_survey(app, cfg.host, cfg.port)
     except OSError as err:
         print(f"error: cannot listen on {cfg.host}:{cfg.port}: {err}", file=sys.stderr)
         return 2

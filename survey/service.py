@@ -16,7 +16,8 @@ attention-check trials follow in a seeded random order, each with the fake on a 
 random side. A reload or a return with the same link gets the same pending trial; each
 trial takes one answer.
 
-Images are fetched by opaque id with `get_image_bytes` (PNG). Errors are subclasses
+Images are fetched by opaque id with `get_image_bytes` (PNG whose length depends on
+its size only: `survey.encoding`). Errors are subclasses
 of `survey.errors.SurveyError` with an HTTP-like `status`. A database failure while
 saving an answer raises `StorageError`; the caller's transaction then rolls back, so
 an answer is either stored or reported as not stored, never lost silently.
@@ -35,6 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from survey.encoding import encoded_length, served_bytes
 from survey.errors import (
     AlreadyAnsweredError,
     InvalidInputError,
@@ -62,6 +64,7 @@ __all__ = [
     "TrialView",
     "describe_study",
     "get_image_bytes",
+    "legacy_images",
     "list_studies",
     "next_trial",
     "participant_score",
@@ -384,9 +387,31 @@ def participant_score(session: Session, token: str) -> Score:
 
 
 def get_image_bytes(session: Session, image_id: str) -> bytes:
-    """The PNG bytes of an image, looked up by its opaque id only (NotFoundError)."""
+    """The PNG bytes of an image, looked up by its opaque id only (NotFoundError).
+
+    These are the stored bytes, canonical as `survey.encoding` writes them; an image
+    of a study stored before that encoding is re-encoded here, so the two photos of
+    every pair served have the same length and format whatever their study's age.
+    """
     image_id = _check_token(image_id, "image")
-    data = session.scalar(select(Image.data).where(Image.id == image_id))
-    if data is None:
+    row = session.execute(
+        select(Image.data, Image.width, Image.height).where(Image.id == image_id)
+    ).one_or_none()
+    if row is None:
         raise NotFoundError("unknown image")
-    return data
+    return served_bytes(row.data, row.width, row.height)
+
+
+def legacy_images(session: Session, study_name: str) -> int:
+    """How many images of a study are stored in an older, compressed encoding.
+
+    Answers to pairs served before the equal-length encoding may have been guided by
+    the files' sizes (the fake was the smaller file); the results page says so.
+    """
+    study = _study(session, study_name)
+    rows = session.execute(
+        select(Image.width, Image.height, func.length(Image.data)).where(
+            Image.study_id == study.id
+        )
+    ).all()
+    return sum(length != encoded_length(w, h) for w, h, length in rows)

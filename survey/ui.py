@@ -1,33 +1,35 @@
-"""The survey's tabs of the web app: the Turing test for participants, and its results.
+"""The survey's pages: the Turing test for participants, and its results.
 
-    from survey.ui import survey_tabs
-    demo = build_demo(extra_tabs=survey_tabs("sqlite:///survey.db", admin_token))
+    from survey.server import build_survey_app
+    app = build_survey_app("sqlite:///survey.db", admin_token)   # uses survey_pages
 
-`survey_tabs` opens the database (creating missing tables) and returns
-(title, render) pairs; each `render()` adds its components and events inside the tab
-the app gives it. The results tab exists only when an admin token is given.
+`survey_pages` opens the database (creating missing tables) and returns
+(title, render) pairs; each `render()` adds its components and events to the page
+being built. The results page exists only when an admin token is given; wrong tokens
+are limited per client (`survey.throttle`) and logged as one line each.
 
 Participant flow: a link `/?study=NAME` opens the instructions and consent; after
 consent the participant gets a token and the page's address becomes their own link
 `/?study=NAME&p=TOKEN` (shown on the page), so a reload or a later visit continues
-where they stopped. Each pair is shown side by side for the study's display time, then
-the photos fade out and the answer buttons stay; the last page shows their score.
-Images travel inside the page as `data:` URIs of the stored PNGs: no URL, file name or
-id tells the two apart, and both have the same size and format.
+where they stopped. Each pair is shown side by side for the study's display time;
+then the page's display timer asks the server for the pair without its photos
+(`hide_photos`), so the page no longer holds them, and the answer buttons stay. The
+last page shows their score. Images travel inside the page as `data:` URIs of the
+stored PNGs, which `survey.encoding` makes the same length and format for both photos
+of a pair: no URL, file name, id or byte count tells the two apart.
 
 Handlers come first as plain functions of an Engine (`open_page`, `consent`,
-`answer`, `results_page`), then the page builders and the wiring. Every value from
-the page is validated by `survey.service`; everything shown is escaped. A database
-failure while answering raises `gr.Error("... not saved ...")` and leaves the page as
-it was, so the participant simply answers again.
+`answer`, `hide_photos`, `results_page`), then the page builders and the wiring.
+Every value from the page is validated by `survey.service`; everything shown is
+escaped. A database failure while answering raises `gr.Error("... not saved ...")`
+and leaves the page as it was, so the participant simply answers again. Expected
+errors are shown to the user and never logged with a traceback.
 """
 
 from __future__ import annotations
 
 import base64
-import hmac
 import html
-import json
 import logging
 import math
 import tempfile
@@ -55,7 +57,9 @@ from survey.errors import (
     NotShownError,
     StorageError,
 )
+from survey.export import csv_bytes
 from survey.models import STUDY_NAME_RE
+from survey.throttle import AdminGate, AdminRefused
 
 __all__ = [
     "PARTICIPANT_TAB",
@@ -68,7 +72,8 @@ __all__ = [
     "open_page",
     "personal_link",
     "results_page",
-    "survey_tabs",
+    "hide_photos",
+    "survey_pages",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,6 +98,13 @@ SESSION_LOST = (
 
 T = TypeVar("T")
 
+
+def _error(message: str) -> gr.Error:
+    """The message for the participant's or admin's page; Gradio logs no traceback
+    for it (the handlers log what the operator needs as one line)."""
+    return gr.Error(message, print_exception=False)
+
+
 # ---------------------------------------------------------------- participant handlers
 
 
@@ -103,6 +115,7 @@ class Visit:
     study: str = ""  # a valid study name, or "" when the page has none
     token: str = ""  # the participant's secret, once they have consented
     trial_id: str = ""  # the pair on screen
+    view: service.TrialView | None = None  # what was served for it (no answer key)
 
 
 @dataclass(frozen=True)
@@ -169,15 +182,30 @@ def _trial_page(
     right = _data_uri(service.get_image_bytes(session, view.right_image_id))
     return Page(
         "trial",
-        replace(visit, trial_id=view.trial_id),
-        _pair_html(view, left, right),
+        replace(visit, trial_id=view.trial_id, view=view),
+        _pair_html(view, (left, right)),
         notice,
     )
 
 
+def hide_photos(visit: Visit, parity: int) -> Page | None:
+    """The pair on screen without its photos, once its display time is over.
+
+    parity: 1 or 0, the display timer's (odd or even pairs), so that a late tick
+    for one pair never hides the next one. None when there is nothing to hide: no
+    pair on screen, an untimed study, or a pair of the other parity.
+    """
+    view = visit.view if isinstance(visit, Visit) else None
+    if view is None or view.display_ms <= 0 or view.number % 2 != parity:
+        return None
+    return Page("trial", visit, _pair_html(view, None))
+
+
 def _done_page(session: Session, visit: Visit, notice: str = "") -> Page:
     score = service.participant_score(session, visit.token)
-    return Page("done", replace(visit, trial_id=""), _score_html(score), notice)
+    return Page(
+        "done", replace(visit, trial_id="", view=None), _score_html(score), notice
+    )
 
 
 def _continue(session: Session, visit: Visit, notice: str = "") -> Page:
@@ -243,9 +271,9 @@ def consent(engine: Engine, visit: Visit, agreed: bool) -> Page:
     when the database fails (then nobody was registered).
     """
     if agreed is not True:
-        raise gr.Error("Please tick the box to agree before you start.")
+        raise _error("Please tick the box to agree before you start.")
     if not isinstance(visit, Visit) or not visit.study:
-        raise gr.Error("Open the survey from the link you were given first.")
+        raise _error("Open the survey from the link you were given first.")
     if visit.token:  # already registered: a second click on Start
         return _show_pending(engine, visit)
 
@@ -256,9 +284,9 @@ def consent(engine: Engine, visit: Visit, agreed: bool) -> Page:
     try:
         return _transaction(engine, start)
     except NotFoundError as err:
-        raise gr.Error("This study does not exist any more.") from err
+        raise _error("This study does not exist any more.") from err
     except StorageError as err:
-        raise gr.Error(
+        raise _error(
             "The survey could not start: its database cannot be reached. "
             "Please try again."
         ) from err
@@ -269,9 +297,9 @@ def _show_pending(engine: Engine, visit: Visit, notice: str = "") -> Page:
     try:
         return _transaction(engine, lambda s: _continue(s, visit, notice))
     except NotFoundError as err:
-        raise gr.Error(BAD_LINK) from err
+        raise _error(BAD_LINK) from err
     except StorageError as err:
-        raise gr.Error(DATABASE_DOWN) from err
+        raise _error(DATABASE_DOWN) from err
 
 
 def answer(engine: Engine, visit: Visit, choice: str) -> Page:
@@ -284,7 +312,7 @@ def answer(engine: Engine, visit: Visit, choice: str) -> Page:
     an unknown token, or a pair that is not theirs.
     """
     if not isinstance(visit, Visit) or not visit.token or not visit.trial_id:
-        raise gr.Error(SESSION_LOST)
+        raise _error(SESSION_LOST)
 
     def submit(session: Session) -> Page:
         result = service.submit_answer(session, visit.token, visit.trial_id, choice)
@@ -302,15 +330,15 @@ def answer(engine: Engine, visit: Visit, choice: str) -> Page:
         )
         return _show_pending(engine, visit, note)
     except StorageError as err:
-        raise gr.Error(NOT_SAVED) from err
+        raise _error(NOT_SAVED) from err
     except NotFoundError as err:
-        raise gr.Error(BAD_LINK) from err
+        raise _error(BAD_LINK) from err
     except NotAssignedError as err:
-        raise gr.Error("That pair is not one of yours; nothing was saved.") from err
+        raise _error("That pair is not one of yours; nothing was saved.") from err
     except NotShownError as err:
-        raise gr.Error("That pair has not been shown yet; reload the page.") from err
+        raise _error("That pair has not been shown yet; reload the page.") from err
     except InvalidInputError as err:
-        raise gr.Error("Answer with the Left or Right button.") from err
+        raise _error("Answer with the Left or Right button.") from err
 
 
 # ---------------------------------------------------------------- participant HTML
@@ -378,33 +406,36 @@ def _intro_html(info: service.StudyInfo) -> str:
     )
 
 
-def _pair_html(view: service.TrialView, left_uri: str, right_uri: str) -> str:
-    timed = view.display_ms > 0
+def _figure(side: str, uri: str | None) -> str:
+    """One side of the pair: the photo, or an empty frame once time is up."""
+    if uri is None:
+        content = '<div class="survey-gone" role="img" aria-label="Photo hidden"></div>'
+    else:
+        content = f'<img src="{uri}" alt="{side} photo">'
+    return f"<figure>{content}<figcaption>{side}</figcaption></figure>"
+
+
+def _pair_html(view: service.TrialView, uris: tuple[str, str] | None) -> str:
+    """The pair page; `uris` (left, right) as data: URIs, or None once time is up,
+    when the page holds no photo at all, only the frames and the question."""
     badge = '<span class="survey-badge">Practice</span>' if view.is_practice else ""
     done = (view.number - 1) / max(1, view.total) * 100.0
-    # the page updates the images in place; a class that alternates from one pair to
-    # the next changes the animation's name, which restarts the display timer
-    classes = "survey-trial" + (" survey-timed" if timed else "")
-    classes += " survey-odd" if view.number % 2 else " survey-even"
-    style = f' style="--survey-show: {view.display_ms}ms"' if timed else ""
+    state = "shown" if uris is not None else "hidden"
+    left, right = uris if uris is not None else (None, None)
     hidden_note = (
         '<p class="survey-hidden-note">Time is up: the photos are hidden. '
         "You can still answer.</p>"
-        if timed
+        if uris is None
         else ""
     )
     return (
-        f'<section class="{classes}"{style} data-step="trial" '
+        f'<section class="survey-trial" data-step="trial" data-photos="{state}" '
         f'data-number="{view.number}" data-total="{view.total}">'
         '<div class="survey-head">'
         f'<span class="survey-count">Pair {view.number} of {view.total}</span>{badge}'
         "</div>"
         f'<div class="survey-progress"><span style="width: {done:.1f}%"></span></div>'
-        '<div class="survey-pair">'
-        f'<figure><img src="{left_uri}" alt="Left photo"><figcaption>Left'
-        "</figcaption></figure>"
-        f'<figure><img src="{right_uri}" alt="Right photo"><figcaption>Right'
-        "</figcaption></figure>"
+        f'<div class="survey-pair">{_figure("Left", left)}{_figure("Right", right)}'
         "</div>"
         f"{hidden_note}"
         '<p class="survey-question">Which one is colorized?</p>'
@@ -435,8 +466,8 @@ def _score_html(score: service.Score) -> str:
     )
 
 
-# the images fade out after --survey-show; `${` and backticks must not appear here,
-# since Gradio evaluates the template as a JavaScript template string
+# `${` and backticks must not appear here, since Gradio evaluates the template as a
+# JavaScript template string
 PAGE_STYLE = """<style>
 .survey-card h2 { margin-top: 0.2rem; }
 .survey-study { color: var(--body-text-color-subdued); font-size: 0.85rem; }
@@ -464,19 +495,8 @@ PAGE_STYLE = """<style>
   object-fit: contain; margin: 0 !important; }
 .survey-pair figcaption { margin: 0.4rem 0 0 !important; font-weight: 600;
   color: var(--body-text-color-subdued); }
-.survey-timed .survey-pair img,
-.survey-timed .survey-hidden-note {
-  animation-duration: 1ms; animation-timing-function: linear;
-  animation-delay: var(--survey-show); animation-fill-mode: forwards; }
-.survey-timed.survey-odd .survey-pair img { animation-name: survey-hide-a; }
-.survey-timed.survey-even .survey-pair img { animation-name: survey-hide-b; }
-.survey-timed.survey-odd .survey-hidden-note { animation-name: survey-show-a; }
-.survey-timed.survey-even .survey-hidden-note { animation-name: survey-show-b; }
-@keyframes survey-hide-a { to { opacity: 0; } }
-@keyframes survey-hide-b { to { opacity: 0; } }
-@keyframes survey-show-a { to { opacity: 1; } }
-@keyframes survey-show-b { to { opacity: 1; } }
-.survey-hidden-note { opacity: 0; text-align: center; margin: 0.6rem 0 0 !important;
+.survey-gone { width: 100%; max-width: 512px; height: 48vh; }
+.survey-hidden-note { text-align: center; margin: 0.6rem 0 0 !important;
   color: var(--body-text-color-subdued); }
 .survey-question { text-align: center; font-size: 1.25rem; font-weight: 600;
   margin: 0.8rem 0 0; }
@@ -494,15 +514,6 @@ LINK_TEMPLATE = (
     "<a href=\"' + value + '\">' + new URL(value, window.location.href).href + "
     "'</a></p>' : ''}"
 )
-
-# a participant's link opens the app on this tab rather than the first one
-_SELECT_TAB_JS = """() => {
-  const query = new URLSearchParams(window.location.search);
-  if (!query.has("study") && !query.has("p")) return;
-  const tabs = Array.from(document.querySelectorAll("button[role='tab']"));
-  const tab = tabs.find((button) => button.textContent.trim() === TITLE);
-  if (tab) tab.click();
-}""".replace("TITLE", json.dumps(PARTICIPANT_TAB))
 
 # after consent the address bar shows the personal link, so a reload continues
 _KEEP_LINK_JS = """(link) => {
@@ -523,33 +534,31 @@ class Results:
     csv: Path | None  # every answered trial of the study, flagged ones included
 
 
-def check_admin(expected: str, given: object) -> None:
-    """Raise gr.Error unless `given` is the admin token (compared in constant time)."""
-    if not isinstance(given, str) or not given:
-        raise gr.Error("Enter the admin token to see the results.")
-    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
-        log.warning("results refused: wrong admin token")
-        raise gr.Error("Wrong admin token.")
-
-
 def results_page(
     engine: Engine,
-    admin_token: str,
+    gate: AdminGate,
     given_token: object,
     study: object,
     include_flagged: bool,
     export_dir: Path,
+    client: str = "",
 ) -> Results:
     """Fool rates and the other tables of `study` (the newest one when not given),
     and its answers as CSV in `export_dir`, for someone who knows the admin token.
 
-    Raises gr.Error for a wrong token, an unknown study or an unreachable database.
+    gate: the admin token and its limit on wrong guesses; client: who asks (an IP
+    address), whose wrong guesses are counted. Raises gr.Error for a missing or
+    wrong token, a client with too many wrong tokens, an unknown study or an
+    unreachable database.
     """
-    check_admin(admin_token, given_token)
+    try:
+        gate.check(given_token, client)
+    except AdminRefused as err:
+        raise _error(str(err)) from None
     try:
         studies = _transaction(engine, service.list_studies)
     except StorageError as err:
-        raise gr.Error(DATABASE_DOWN) from err
+        raise _error(DATABASE_DOWN) from err
     if not studies:
         return Results(
             [],
@@ -563,17 +572,33 @@ def results_page(
     name = study if isinstance(study, str) and study in studies else studies[-1]
     try:
         trials = stats.load_trials(engine, name)
+        legacy = _transaction(engine, lambda s: service.legacy_images(s, name))
     except NotFoundError as err:
-        raise gr.Error("That study does not exist.") from err
-    except (DBAPIError, PoolTimeoutError) as err:
+        raise _error("That study does not exist.") from err
+    except (DBAPIError, PoolTimeoutError, StorageError) as err:
         log.error("results of %s not loaded: %s", name, err)
-        raise gr.Error(DATABASE_DOWN) from err
+        raise _error(DATABASE_DOWN) from err
     csv = export_dir / f"{name}-answers.csv"
-    atomic_write_bytes(csv, trials.to_csv(index=False).encode("utf-8"))
-    return Results(studies, name, _results_html(name, trials, include_flagged), csv)
+    atomic_write_bytes(csv, csv_bytes(trials))
+    report = _legacy_note(legacy) + _results_html(name, trials, include_flagged)
+    return Results(studies, name, report, csv)
 
 
 # ---------------------------------------------------------------- results HTML
+
+
+def _legacy_note(images: int) -> str:
+    """A warning for a study whose images were stored compressed (before issue 19)."""
+    if not images:
+        return ""
+    return (
+        '<p class="survey-legacy">'
+        f"{images} image{'' if images == 1 else 's'} of this study "
+        f"{'was' if images == 1 else 'were'} stored as compressed PNG, in which the "
+        "colorized photo tends to be the smaller file. They are now served "
+        "re-encoded at equal length, but answers given before that change may have "
+        "been guided by file size.</p>"
+    )
 
 
 def _pct(x: float) -> str:
@@ -763,20 +788,23 @@ RESULTS_STYLE = """<style>
 # ---------------------------------------------------------------- tabs
 
 
-def survey_tabs(
+def survey_pages(
     db_url: str, admin_token: str | None
 ) -> list[tuple[str, Callable[[], None]]]:
-    """The app's survey tabs as (title, render) pairs for `build_demo(extra_tabs=...)`.
+    """The survey's pages as (title, render) pairs: the Turing test for participants,
+    then the results when an admin token is given (`survey.server` puts them at `/`
+    and `/admin`). Each `render()` adds its components and events to the page being
+    built.
 
     db_url: SQLAlchemy URL of the survey database (missing tables are created).
-    admin_token: the secret that opens the results tab; None or "" leaves the tab
-    out, and no results are served at all.
+    admin_token: the secret that opens the results; None or "" leaves the results
+    page out, and no results are served at all.
     Raises InvalidInputError for a malformed URL and sqlalchemy's OperationalError
     when the database cannot be opened.
     """
     engine = create_engine(db_url)
     init_db(engine)
-    tabs = [(PARTICIPANT_TAB, lambda: _render_participant(engine))]
+    pages = [(PARTICIPANT_TAB, lambda: _render_participant(engine))]
     if admin_token:
         if len(admin_token) < SHORT_ADMIN_TOKEN:
             log.warning(
@@ -785,8 +813,19 @@ def survey_tabs(
                 len(admin_token),
                 SHORT_ADMIN_TOKEN,
             )
-        tabs.append((RESULTS_TAB, lambda: _render_results(engine, admin_token)))
-    return tabs
+        gate = AdminGate(admin_token)
+        pages.append((RESULTS_TAB, lambda: _render_results(engine, gate)))
+    return pages
+
+
+def _timer_updates(view: service.TrialView | None) -> tuple[gr.Timer, gr.Timer]:
+    """The display timers for the pair on screen: the one of its parity (odd, even)
+    switched on with the study's display time, the other off; both off otherwise."""
+    if view is None or view.display_ms <= 0:
+        return gr.Timer(active=False), gr.Timer(active=False)
+    on = gr.Timer(view.display_ms / 1000.0, active=True)
+    off = gr.Timer(active=False)
+    return (on, off) if view.number % 2 else (off, on)
 
 
 def _render_participant(engine: Engine) -> None:
@@ -827,6 +866,9 @@ def _render_participant(engine: Engine) -> None:
     link = gr.HTML(
         "", html_template=LINK_TEMPLATE, js_on_load=None, elem_id="survey-link"
     )
+    # one-shot display timers, odd pairs on one, even pairs on the other: a timer
+    # restarts only when it is switched on, and the next pair switches on the other
+    timers = (gr.Timer(1.0, active=False), gr.Timer(1.0, active=False))
 
     outputs = [
         visit,
@@ -840,6 +882,7 @@ def _render_participant(engine: Engine) -> None:
         done_box,
         done,
         link,
+        *timers,
     ]
 
     def show(page: Page) -> tuple[Any, ...]:
@@ -858,7 +901,18 @@ def _render_participant(engine: Engine) -> None:
             gr.update(visible=step == "done"),
             page.body if step == "done" else gr.update(),
             personal_link(page.visit),
+            *_timer_updates(page.visit.view if step == "trial" else None),
         )
+
+    def on_time_up(parity: int):
+        def hide(current: Visit):
+            page = hide_photos(current, parity)
+            stop = gr.Timer(active=False)
+            if page is None:
+                return gr.update(), stop
+            return page.body, stop
+
+        return hide
 
     def on_open(request: gr.Request):
         query = request.query_params if request is not None else {}
@@ -876,7 +930,6 @@ def _render_participant(engine: Engine) -> None:
     # the survey's events skip the queue: they are short database calls and must
     # not wait behind colorizations; `undocumented` keeps them off the API page
     fast = {"queue": False, "api_visibility": "undocumented"}
-    gr.on(triggers=None, fn=None, js=_SELECT_TAB_JS)
     gr.on(
         triggers=None,
         fn=on_open,
@@ -885,6 +938,15 @@ def _render_participant(engine: Engine) -> None:
         show_progress="hidden",
         **fast,
     )
+    for parity, timer in ((1, timers[0]), (0, timers[1])):
+        timer.tick(
+            on_time_up(parity),
+            inputs=visit,
+            outputs=[pair, timer],
+            show_progress="hidden",
+            queue=False,
+            api_visibility="private",
+        )
     agree.change(
         lambda a: gr.update(interactive=bool(a)),
         inputs=agree,
@@ -918,8 +980,8 @@ def _render_participant(engine: Engine) -> None:
     )
 
 
-def _render_results(engine: Engine, admin_token: str) -> None:
-    """The results tab: admin token, study, tables and CSV download."""
+def _render_results(engine: Engine, gate: AdminGate) -> None:
+    """The results page: admin token, study, tables and CSV download."""
     # exports live as long as the page; TemporaryDirectory removes them when it goes
     exports = tempfile.TemporaryDirectory(prefix="survey-exports-")
     with gr.Row(equal_height=True):
@@ -950,9 +1012,10 @@ def _render_results(engine: Engine, admin_token: str) -> None:
         elem_id="survey-export",
     )
 
-    def on_show(given: str, name: str | None, include: bool):
+    def on_show(given: str, name: str | None, include: bool, request: gr.Request):
+        client = request.client.host if request and request.client else ""
         results = results_page(
-            engine, admin_token, given, name, bool(include), Path(exports.name)
+            engine, gate, given, name, bool(include), Path(exports.name), client
         )
         return (
             gr.update(choices=results.studies, value=results.study or None),

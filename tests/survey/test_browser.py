@@ -1,10 +1,10 @@
 """The Turing test in a real browser: Debian's Chromium, headless, driven by Playwright.
 
-The real app (`build_demo` with a random-weight model) runs with the survey tabs on a
-study of scikit-image photos and ready-made fakes (no colorization needed). A
-participant opens the study's link, consents, answers every pair by clicking (they
-spot the grey attention check, and reload once half way), sees their score; then the
-results tab, opened with the admin token, shows the counts the database holds.
+The survey's own server (`survey.server`, as `app.py` starts it) runs on a study of
+scikit-image photos and ready-made fakes (no colorization needed). A participant opens
+the study's link, consents, answers every pair by clicking (they spot the grey
+attention check, and reload once half way), sees their score; then the results page,
+opened with the admin token, shows the counts the database holds.
 Screenshots are saved in the test's temporary folder (`pytest --basetemp DIR` keeps
 them somewhere known).
 """
@@ -24,16 +24,14 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.colorizer import Colorizer
-from demo import build_demo, launch_options
 from survey.create import CreateConfig, build_study
 from survey.db import create_engine, init_db
 from survey.models import Trial
-from survey.ui import survey_tabs
+from survey.server import build_survey_app, launch_survey
 from tests.browser import NEEDS_CHROMIUM, open_page
 
 ADMIN = "secret"
-DISPLAY_MS = 3000  # long enough that a slow machine still sees each pair appear
+DISPLAY_MS = 5000  # long enough that a slow machine reads each pair before it goes
 
 pytestmark = [
     pytest.mark.browser,
@@ -88,22 +86,13 @@ def study_db(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app_url(study_db: str, random_colorizer: Colorizer) -> Iterator[str]:
-    """The whole app with the survey tabs, in this process; closed at the end."""
-    demo = build_demo(
-        {"default": random_colorizer}, extra_tabs=survey_tabs(study_db, ADMIN)
-    )
+def app_url(study_db: str) -> Iterator[str]:
+    """The survey's server with the admin token, in this process; closed at the end."""
+    app = build_survey_app(study_db, ADMIN)
     try:
-        _, url, _ = demo.launch(
-            server_name="127.0.0.1",
-            server_port=_free_port(),
-            prevent_thread_lock=True,
-            quiet=True,
-            **launch_options(),
-        )
-        yield url
+        yield launch_survey(app, "127.0.0.1", _free_port())
     finally:
-        demo.close()
+        app.close()
 
 
 @pytest.fixture
@@ -155,14 +144,6 @@ def _answer(page, side: str) -> None:
     )
 
 
-def _image_opacity(page) -> float:
-    return float(
-        page.locator("#survey-pair img").first.evaluate(
-            "(image) => getComputedStyle(image).opacity"
-        )
-    )
-
-
 def _expected_counts(study_db: str) -> tuple[int, dict[str, tuple[int, int]]]:
     """(answers, {model: (fooled, test pairs)}) straight from the database."""
     engine = create_engine(study_db)
@@ -198,12 +179,13 @@ def test_participant_completes_the_study_and_results_show_it(
     closed.wait_for()
     assert evil in closed.inner_text()
 
-    # the study's link opens the app on the survey's tab
+    # the study's link opens the survey alone: no tabs, nothing of the results
     page.goto(app_url + "?study=pilot")
     page.locator("#survey-intro [data-step=intro]").wait_for()
-    assert page.get_by_role("tab", name="Turing test").get_attribute(
-        "aria-selected"
-    ) == ("true")
+    assert page.get_by_role("tab").count() == 0
+    assert not page.get_by_text("Home", exact=True).is_visible()  # no navigation bar
+    assert page.locator("#survey-admin-token").count() == 0
+    assert "coloriz" not in page.title().lower()
     assert "4 pairs" in page.locator("#survey-intro").inner_text()
     start = page.locator("#survey-start")
     assert start.is_disabled()  # until the participant agrees
@@ -218,22 +200,24 @@ def test_participant_completes_the_study_and_results_show_it(
     link = page.locator("#survey-link a")
     assert link.inner_text() == page.url
     assert "Practice" in page.locator("#survey-pair").inner_text()
+    first_choice = _pick(page)  # decided while the photos are there
     page.screenshot(path=tmp_path / "survey-pair.png")
-    # the photos go after the display time; the answer buttons stay
-    page.wait_for_function(
-        "() => getComputedStyle(document.querySelector('#survey-pair img')).opacity"
-        " < 0.01",
-        timeout=DISPLAY_MS + 10_000,
+    # after the display time the server sends the pair without its photos: the
+    # page holds none any more; the answer buttons stay
+    page.locator("#survey-pair [data-photos=hidden]").wait_for(
+        timeout=DISPLAY_MS + 10_000
     )
+    assert page.locator("#survey-pair img").count() == 0
+    assert "data:image/png" not in page.content()  # nor anywhere in the DOM
     assert page.locator(".survey-hidden-note").is_visible()
     assert page.locator("#survey-left").is_enabled()
     assert page.locator("#survey-right").is_enabled()
     page.screenshot(path=tmp_path / "survey-hidden.png")
 
-    _answer(page, _pick(page))
+    _answer(page, first_choice)
     assert "Practice:" in page.locator("#survey-notice").inner_text()
     # the next pair is shown afresh, with its own timer
-    assert _image_opacity(page) > 0.99
+    assert page.locator("#survey-pair img").count() == 2
 
     # a reload continues with the same pair
     number, before = _pair_number(page), _shown_images(page)
@@ -256,8 +240,9 @@ def test_participant_completes_the_study_and_results_show_it(
     page.wait_for_timeout(300)
     page.screenshot(path=tmp_path / "survey-score.png")
 
-    # results: refused without the right token, then the database's counts
-    page.get_by_role("tab", name="Survey results").click()
+    # results, on their own page: refused without the right token, then the
+    # database's counts
+    page.goto(app_url.rstrip("/") + "/admin")
     page.locator("#survey-admin-token input").fill("wrong")
     page.locator("#survey-show-results").click()
     page.get_by_text("Wrong admin token").first.wait_for()
@@ -275,7 +260,8 @@ def test_participant_completes_the_study_and_results_show_it(
         k, n = cells[1].split(" / ")
         shown[cells[0]] = (int(k), int(n))
     assert shown == counts
-    page.locator("[data-testid=toast-close]").first.click()
+    for toast in page.locator("[data-testid=toast-close]").all():  # may be gone
+        toast.click()
     page.wait_for_timeout(500)
     page.screenshot(path=tmp_path / "survey-results.png", full_page=True)
 

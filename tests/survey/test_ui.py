@@ -21,6 +21,7 @@ from survey.create import CreateConfig, build_study
 from survey.db import create_engine
 from survey.models import Participant, Trial
 from survey.server import build_survey_app, main
+from survey.throttle import AdminGate, FailureLimiter
 from survey.ui import (
     PARTICIPANT_TAB,
     RESULTS_TAB,
@@ -28,10 +29,11 @@ from survey.ui import (
     Visit,
     answer,
     consent,
+    hide_photos,
     open_page,
     personal_link,
     results_page,
-    survey_tabs,
+    survey_pages,
 )
 from tests.survey.conftest import StudyMaker
 
@@ -73,19 +75,17 @@ def _finish(engine: Engine, page: Page, pick) -> Page:
     return page
 
 
-def test_survey_tabs_offer_results_only_with_an_admin_token(db_url: str) -> None:
-    assert [title for title, _ in survey_tabs(db_url, None)] == [PARTICIPANT_TAB]
-    assert [title for title, _ in survey_tabs(db_url, "")] == [PARTICIPANT_TAB]
-    titles = [title for title, _ in survey_tabs(db_url, "a-long-admin-token-123")]
+def test_survey_pages_offer_results_only_with_an_admin_token(db_url: str) -> None:
+    assert [title for title, _ in survey_pages(db_url, None)] == [PARTICIPANT_TAB]
+    assert [title for title, _ in survey_pages(db_url, "")] == [PARTICIPANT_TAB]
+    titles = [title for title, _ in survey_pages(db_url, "a-long-admin-token-123")]
     assert titles == [PARTICIPANT_TAB, RESULTS_TAB]
 
 
-def test_survey_tabs_render_inside_a_page(db_url: str) -> None:
+def test_survey_pages_render_inside_a_page(db_url: str) -> None:
     with gr.Blocks() as page:
-        with gr.Tabs():
-            for title, render in survey_tabs(db_url, "a-long-admin-token-123"):
-                with gr.Tab(title):
-                    render()
+        for _title, render in survey_pages(db_url, "a-long-admin-token-123"):
+            render()
     names = {fn.api_name for fn in page.fns.values()}
     assert {"survey_open", "survey_start", "survey_left", "survey_right"} <= names
     assert "survey_results" in names
@@ -153,8 +153,8 @@ def test_participant_completes_the_study(engine, make_study) -> None:
         # neither the image ids nor the photo's name are in the page
         for secret in (trial.real_image_id, trial.fake_image_id, trial.photo):
             assert secret not in page.body
-        assert 'class="survey-trial survey-timed' in page.body
-        assert "--survey-show: 800ms" in page.body  # the study's display time
+        assert 'data-photos="shown"' in page.body
+        assert page.visit.view is not None and page.visit.view.display_ms == 800
         is_practice = trial.kind == "practice"
         assert ("Practice" in page.body) == is_practice
         choice = "left" if number % 2 else "right"
@@ -292,13 +292,14 @@ def test_a_database_that_cannot_be_reached_gives_a_page_that_says_so(tmp_path):
 
 
 ADMIN = "a-long-admin-token-123"
+GATE = AdminGate(ADMIN, FailureLimiter(max_failures=1000))  # no lockout in these
 
 
 @pytest.mark.parametrize("given", [None, "", "wrong", ADMIN[:-1], ADMIN + " "])
 def test_results_need_the_admin_token(engine, make_study, tmp_path, given) -> None:
     make_study()
     with pytest.raises(gr.Error, match="admin token"):
-        results_page(engine, ADMIN, given, "pilot", False, tmp_path / "exports")
+        results_page(engine, GATE, given, "pilot", False, tmp_path / "exports")
     assert not (tmp_path / "exports").exists()
 
 
@@ -320,14 +321,14 @@ def test_results_count_answers_and_leave_out_failed_checks(
 
     _participant(engine, careful)
     _participant(engine, fooled)
-    shown = results_page(engine, ADMIN, ADMIN, "pilot", False, tmp_path)
+    shown = results_page(engine, GATE, ADMIN, "pilot", False, tmp_path)
     assert shown.studies == ["pilot"] and shown.study == "pilot"
     assert 'data-participants="2" data-answers="12"' in shown.html
     assert "1 failed an attention check and are left out" in shown.html
     # only the careful participant counts: fooled 0 times in 2 test pairs per model
     rows = re.findall(r"<td>(m\d)</td><td class=num>(\d+) / (\d+)</td>", shown.html)
     assert rows == [("m1", "0", "2"), ("m2", "0", "2")]
-    everyone = results_page(engine, ADMIN, ADMIN, "pilot", True, tmp_path)
+    everyone = results_page(engine, GATE, ADMIN, "pilot", True, tmp_path)
     rows = re.findall(r"<td>(m\d)</td><td class=num>(\d+) / (\d+)</td>", everyone.html)
     assert rows == [("m1", "2", "4"), ("m2", "2", "4")]
     csv = pd.read_csv(everyone.csv)
@@ -336,13 +337,13 @@ def test_results_count_answers_and_leave_out_failed_checks(
 
 
 def test_results_of_another_study_and_of_none(engine, make_study, tmp_path):
-    shown = results_page(engine, ADMIN, ADMIN, None, False, tmp_path)
+    shown = results_page(engine, GATE, ADMIN, None, False, tmp_path)
     assert shown.studies == [] and shown.csv is None
     make_study("first")
     make_study("second")
-    newest = results_page(engine, ADMIN, ADMIN, "not-there", False, tmp_path)
+    newest = results_page(engine, GATE, ADMIN, "not-there", False, tmp_path)
     assert newest.study == "second" and "No answers yet" in newest.html
-    first = results_page(engine, ADMIN, ADMIN, "first", False, tmp_path)
+    first = results_page(engine, GATE, ADMIN, "first", False, tmp_path)
     assert first.study == "first" and first.csv.name == "first-answers.csv"
 
 
@@ -370,10 +371,11 @@ def test_results_escape_photo_names_and_untimed_pairs_stay(
     with Session(engine) as session, session.begin():
         build_study(session, cfg, reals, {"m1": lambda _stem, real: real.rotate(180)})
     first = _start(engine, "evil")
-    assert "survey-timed" not in first.body and "--survey-show" not in first.body
+    assert first.visit.view is not None and first.visit.view.display_ms == 0
+    assert hide_photos(first.visit, first.visit.view.number % 2) is None
     assert "each pair stays on screen" in open_page(engine, "evil", None).body.lower()
     _finish(engine, first, lambda _trial_id: "left")
-    shown = results_page(engine, ADMIN, ADMIN, "evil", False, tmp_path)
+    shown = results_page(engine, GATE, ADMIN, "evil", False, tmp_path)
     assert "<img" not in shown.html
     assert "&lt;img src=x onerror=alert(1)&gt;0.jpg" in shown.html
 
