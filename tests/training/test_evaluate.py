@@ -351,7 +351,9 @@ def test_judge_features_are_what_its_classifier_reads(judge) -> None:
     assert np.abs(grey[0] - feats[0]).max() > 0.05
 
 
-def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> None:
+def test_evaluate_reports_semantic_agreement(
+    photos, weights_file, judge, tmp_path
+) -> None:
     cfg = EvalConfig(
         model=(f"default={weights_file}",),
         data=(str(photos),),
@@ -382,6 +384,10 @@ def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> Non
     _, gt_feats = judge.top5_and_features(photos_rgb)
     np.testing.assert_allclose(feats["original"], gt_feats, rtol=1e-4, atol=1e-5)
     assert result["config"]["realism"]["kid_subset_size"] == 2
+    write_report(result, tmp_path, html=False)
+    with np.load(tmp_path / "features.npz") as saved:
+        assert set(saved.files) == set(feats)
+        np.testing.assert_array_equal(saved["gray"], feats["gray"])
     assert result["grid"] == []  # --no-report keeps no thumbnails
     assert result["config"]["command"] == (
         f"python -m training.evaluate --model default={weights_file} "
