@@ -289,6 +289,8 @@ def evaluate(
     """
     if cfg.grid_images < 0:
         raise ValueError(f"--grid-images must be >= 0, got {cfg.grid_images}")
+    # read before the run: a long evaluation must not record later commits or edits
+    git_state = _git_state()
     models = _parse_models(cfg.model)
     colorizers = {label: Colorizer.load(name, w) for label, name, w in models}
     prior = None
@@ -364,6 +366,7 @@ def evaluate(
         models,
         prior_path if prior is not None else None,
         command or _command_from_config(cfg),
+        git_state,
     )
     if cfg.semantic:
         record["semantic_judge"] = judge.describe()
@@ -405,8 +408,21 @@ def _git(*args: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def _git_state() -> dict:
+    """The checkout's commit and whether tracked files differ from it."""
+    return {
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        # uncommitted changes to tracked files when the evaluation started
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
 def _config_record(
-    cfg: EvalConfig, models: list, prior_path: Path | None, command: str
+    cfg: EvalConfig,
+    models: list,
+    prior_path: Path | None,
+    command: str,
+    git_state: dict,
 ) -> dict:
     weights = {}
     manifest = read_manifest()
@@ -415,9 +431,7 @@ def _config_record(
         weights[label] = file_sha256(path) if path.is_file() else None
     return {
         "command": command,
-        "commit": _git("rev-parse", "--short", "HEAD"),
-        # uncommitted changes to tracked files when the evaluation ran
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **git_state,
         "data": list(cfg.data),
         "size": cfg.size,
         "limit": cfg.limit,

@@ -482,3 +482,36 @@ def test_export_gan_run_ships_the_chosen_iteration(tmp_path) -> None:
     assert json.loads((folder / "manifest.json").read_text())["cgan"] == entry
     with pytest.raises(FileNotFoundError, match="generator-000200"):
         export_gan_run(run, 150, folder=folder)
+
+
+def test_record_holds_the_git_state_of_the_start(
+    photos, weights_file, monkeypatch
+) -> None:
+    import training.evaluate as evaluate_module
+
+    started = {"photos": False}
+    real_iter = evaluate_module.iter_encoded
+
+    def iter_encoded(sources):
+        for item in real_iter(sources):
+            started["photos"] = True  # a commit or an edit could land from here on
+            yield item
+
+    def fake_git(*args: str) -> str:
+        if args[0] == "rev-parse":
+            return "later00" if started["photos"] else "start00"
+        return " M edited.py" if started["photos"] else ""
+
+    monkeypatch.setattr(evaluate_module, "iter_encoded", iter_encoded)
+    monkeypatch.setattr(evaluate_module, "_git", fake_git)
+    cfg = EvalConfig(
+        model=(f"default={weights_file}",),
+        data=(str(photos),),
+        size=64,
+        semantic=False,
+        report=False,
+        limit=1,
+    )
+    config = evaluate(cfg)["config"]
+    assert started["photos"]
+    assert config["commit"] == "start00" and config["dirty"] is False
