@@ -22,10 +22,15 @@ __all__ = [
     "colorfulness",
     "psnr",
     "ssim",
+    "stain_rate",
 ]
 
 PSNR_CAP = 100.0  # identical images: report 100 dB (and count them)
 AUC_THRESHOLDS = np.arange(0, 151, dtype=np.float64)  # ab-error thresholds 0..150
+# A stain: a confident false colour, predicted chroma C*ab above STAIN_CHROMA and ab
+# error above STAIN_ERROR (CIE Lab, D65)
+STAIN_CHROMA = 20.0
+STAIN_ERROR = 30.0
 
 
 def _check_pair(gt: UInt8Array, pred: UInt8Array) -> None:
@@ -102,3 +107,24 @@ def ab_error_cmf(
 def auc(cmf: np.ndarray) -> float:
     """Normalised area under a CMF curve over 0..150 (trapezoid rule), in [0, 1]."""
     return float(np.trapezoid(cmf, AUC_THRESHOLDS) / AUC_THRESHOLDS[-1])
+
+
+def stain_rate(
+    gt: UInt8Array,
+    pred: UInt8Array,
+    chroma_min: float = STAIN_CHROMA,
+    error_min: float = STAIN_ERROR,
+) -> float:
+    """Share of pixels with a confident false colour, in [0, 1].
+
+    gt, pred: uint8 (H, W, 3) sRGB of one shape. A pixel is stained when the
+    prediction's chroma C*ab = sqrt(a^2 + b^2) exceeds `chroma_min` and its ab error
+    ||ab_pred - ab_gt|| (CIE Lab, D65) exceeds `error_min`. A grey prediction (chroma
+    below 1 for uint8 greys) scores 0 whatever the ground truth.
+    """
+    _check_pair(gt, pred)
+    ab_gt = rgb2lab(gt)[..., 1:]
+    ab_pred = rgb2lab(pred)[..., 1:]
+    chroma = np.sqrt((ab_pred**2).sum(-1))
+    err = np.sqrt(((ab_pred - ab_gt) ** 2).sum(-1))
+    return float(np.mean((chroma > chroma_min) & (err > error_min)))

@@ -5,11 +5,14 @@
 
 For each photo: convert it to grey (its own lightness, a = b = 0), colorize the grey
 image with each model through `Colorizer`, and compare with the original
-(COLORIZATION.md 6): PSNR, SSIM, mean CIEDE2000, colourfulness (signed and DDColor's
-absolute form, ratio to the originals, Delta-CF), AuC of the ab-error CDF (plain and
-class-rebalanced, with the mean CMF curves) and semantic agreement of an ImageNet
-classifier, EfficientNet-Lite2 (top-1 and top-5, `--no-semantic` skips it). The grey
-baseline is always included.
+(COLORIZATION.md 6): PSNR, SSIM, mean CIEDE2000, stain rate (the share of pixels with a
+confident false colour), colourfulness (signed and DDColor's absolute form, ratio to the
+originals, Delta-CF), AuC of the ab-error CDF (plain and class-rebalanced, with the mean
+CMF curves), semantic agreement of an ImageNet classifier, EfficientNet-Lite2 (top-1 and
+top-5), and realism: the Fréchet distance (FD) and KID between that classifier's pooled
+features of the colorized photos and of the originals (`training.realism`; one pass of
+the classifier gives both; `--no-semantic` skips it, and with it agreement and realism).
+The grey baseline is always included.
 
 A model is `NAME` (shipped weights) or `NAME=WEIGHTS_FILE` (e.g. a training run's
 best.weights.h5). Writes `summary.json`, `per_image.csv` and (unless `--no-report`) the
@@ -50,6 +53,14 @@ from core.weights import (
 )
 from training.data import iter_encoded, list_sources
 from training.prior import load_prior
+from training.realism import (
+    KID_SEED,
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    frechet_distance,
+    kernel_inception_distance,
+    kid_subset_size,
+)
 from training.report import write_html_report, write_meta
 from training.semantic import SemanticJudge, agreement
 
@@ -59,6 +70,7 @@ __all__ = [
     "gray_baseline",
     "image_metrics",
     "main",
+    "realism",
     "summarize",
     "summarize_models",
     "write_report",
@@ -91,7 +103,10 @@ class EvalConfig:
     temperature: float = field(default=0.38, metadata={"help": "annealed-mean T"})
     semantic: bool = field(
         default=True,
-        metadata={"help": "top-1/top-5 agreement of EfficientNet-Lite2 (slower)"},
+        metadata={
+            "help": "top-1/top-5 agreement and realism (FD, KID) of "
+            "EfficientNet-Lite2 (slower)"
+        },
     )
     report: bool = field(
         default=True, metadata={"help": "write report.html with plots and grids"}
@@ -131,6 +146,7 @@ def image_metrics(
         "ciede2000": metrics.ciede2000(gt, pred),
         "cf_signed": metrics.colorfulness(pred, signed=True),
         "cf_abs": metrics.colorfulness(pred, signed=False),
+        "stain_rate": metrics.stain_rate(gt, pred),
     }
     curves = {"cmf": metrics.ab_error_cmf(gt, pred)}
     row["auc"] = metrics.auc(curves["cmf"])
@@ -148,14 +164,15 @@ def summarize(
     """Dataset-level figures of one model from its per-image rows.
 
     rows: one dict per image (keys of `image_metrics`, optionally `top1_agree` and
-    `top5_agree` booleans); originals: the ground truths' `cf_signed` and `cf_abs`, in
-    the same order; curves: each image's CMF curves from `image_metrics`, averaged
-    into `cmf` / `cmf_rebalanced` (151 floats each, thresholds 0..150).
+    `top5_agree` booleans; rows without `stain_rate` are left out of its mean);
+    originals: the ground truths' `cf_signed` and `cf_abs`, in the same order; curves:
+    each image's CMF curves from `image_metrics`, averaged into `cmf` /
+    `cmf_rebalanced` (151 floats each, thresholds 0..150).
     """
     if len(rows) != len(originals):
         raise ValueError(f"{len(rows)} rows but {len(originals)} originals")
     out: dict = {"images": len(rows)}
-    for key in ("psnr", "ssim", "ciede2000", "auc", "auc_rebalanced"):
+    for key in ("psnr", "ssim", "ciede2000", "auc", "auc_rebalanced", "stain_rate"):
         vals = [r[key] for r in rows if key in r and not math.isnan(r[key])]
         if vals:
             out[key] = float(np.mean(vals))
@@ -209,6 +226,21 @@ def summarize_models(
     return summary
 
 
+def realism(
+    original: np.ndarray, rendered: np.ndarray, seed: int = KID_SEED
+) -> dict[str, float]:
+    """FD and KID of one model's renderings against the originals.
+
+    original, rendered: float (N, d) judge features, row i of both from photo i
+    (paired, see `training.realism`). Returns {"fd", "kid", "kid_std"} (KID's mean and
+    standard deviation over subsets), NaN when there are fewer than 2 photos.
+    """
+    if len(original) < 2:
+        return {"fd": math.nan, "kid": math.nan, "kid_std": math.nan}
+    kid, kid_std = kernel_inception_distance(original, rendered, paired=True, seed=seed)
+    return {"fd": frechet_distance(original, rendered), "kid": kid, "kid_std": kid_std}
+
+
 def write_rows_csv(rows: list[dict], path: Path) -> None:
     """Per-image rows as CSV, atomically; columns "image", "model", then sorted."""
     keys = sorted(
@@ -251,10 +283,14 @@ def evaluate(
     command: the command line to record (default: rebuilt from `cfg`).
     Returns {"config", "models": {label: summary}, "rows": per-image dicts, "grid":
     [{"image": key, "cells": {label: uint8 thumbnail}}] for the first
-    `cfg.grid_images` photos, columns grey, each model, original}.
+    `cfg.grid_images` photos, columns grey, each model, original}; with `cfg.semantic`
+    also "features": {label or "original": float32 (N, 1280) judge features}, and each
+    model's summary holds its FD and KID against the originals.
     """
     if cfg.grid_images < 0:
         raise ValueError(f"--grid-images must be >= 0, got {cfg.grid_images}")
+    # read before the run: a long evaluation must not record later commits or edits
+    git_state = _git_state()
     models = _parse_models(cfg.model)
     colorizers = {label: Colorizer.load(name, w) for label, name, w in models}
     prior = None
@@ -270,6 +306,7 @@ def evaluate(
     curves: dict[str, list[dict[str, np.ndarray]]] = {label: [] for label in labels}
     originals: list[dict] = []
     grid: list[dict] = []
+    features: dict[str, list[np.ndarray]] = {label: [] for label in [ORIGINAL, *labels]}
     for n, (key, data) in enumerate(iter_encoded(list_sources(list(cfg.data)))):
         if cfg.limit and n >= cfg.limit:
             break
@@ -287,7 +324,9 @@ def evaluate(
             preds[label] = np.asarray(out.convert("RGB"))
         semantic: dict[str, dict] = {label: {} for label in preds}
         if cfg.semantic:
-            top5 = judge.top5([gt, *preds.values()])
+            top5, feats = judge.top5_and_features([gt, *preds.values()])
+            for label, f in zip([ORIGINAL, *preds], feats, strict=True):
+                features[label].append(f)
             for label, pred_top5 in zip(preds, top5[1:], strict=True):
                 top1_agree, top5_agree = agreement(top5[0], pred_top5)
                 semantic[label] = {
@@ -317,15 +356,31 @@ def evaluate(
     if not originals:
         raise FileNotFoundError(f"no photos in {list(cfg.data)}")
     summary = summarize_models(rows, originals, curves)
+    stacked: dict[str, np.ndarray] = {}
+    if cfg.semantic:
+        stacked = {label: np.stack(f) for label, f in features.items()}
+        for label in labels:
+            summary[label].update(realism(stacked[ORIGINAL], stacked[label]))
     record = _config_record(
         cfg,
         models,
         prior_path if prior is not None else None,
         command or _command_from_config(cfg),
+        git_state,
     )
     if cfg.semantic:
         record["semantic_judge"] = judge.describe()
-    return {"config": record, "models": summary, "rows": rows, "grid": grid}
+        record["realism"] = {
+            "features": "semantic judge's pooled features, paired by photo",
+            "kid_kernel": "(x.y / d + 1)^3",
+            "kid_subset_size": kid_subset_size(len(originals), KID_SUBSET_SIZE),
+            "kid_subsets": KID_SUBSETS,
+            "kid_seed": KID_SEED,
+        }
+    result = {"config": record, "models": summary, "rows": rows, "grid": grid}
+    if stacked:
+        result["features"] = stacked
+    return result
 
 
 def _command_from_config(cfg: EvalConfig) -> str:
@@ -353,8 +408,21 @@ def _git(*args: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def _git_state() -> dict:
+    """The checkout's commit and whether tracked files differ from it."""
+    return {
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        # uncommitted changes to tracked files when the evaluation started
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
 def _config_record(
-    cfg: EvalConfig, models: list, prior_path: Path | None, command: str
+    cfg: EvalConfig,
+    models: list,
+    prior_path: Path | None,
+    command: str,
+    git_state: dict,
 ) -> dict:
     weights = {}
     manifest = read_manifest()
@@ -363,9 +431,7 @@ def _config_record(
         weights[label] = file_sha256(path) if path.is_file() else None
     return {
         "command": command,
-        "commit": _git("rev-parse", "--short", "HEAD"),
-        # uncommitted changes to tracked files when the evaluation ran
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        **git_state,
         "data": list(cfg.data),
         "size": cfg.size,
         "limit": cfg.limit,
@@ -405,8 +471,9 @@ def _write_grid(grid: list[dict], out: Path) -> list[dict]:
 
 
 def write_report(result: dict, out: Path, html: bool = True) -> Path | None:
-    """summary.json, per_image.csv (with its .meta.json) into `out`, atomically; with
-    `html` also report.html, its plots/ and the grid's images/.
+    """summary.json, per_image.csv (with its .meta.json) into `out`, atomically, and
+    features.npz (float32 (N, 1280) judge features per model label and "original") when
+    the judge ran; with `html` also report.html, its plots/ and the grid's images/.
 
     Returns the path of report.html, or None.
     """
@@ -416,6 +483,12 @@ def write_report(result: dict, out: Path, html: bool = True) -> Path | None:
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     write_rows_csv(result["rows"], out / "per_image.csv")
     write_meta(out / "per_image.csv", summary, "training.evaluate per-image rows")
+    if result.get("features"):
+        # the judge's features, to measure FD and KID against other runs' renderings
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **result["features"])
+        atomic_write_bytes(out / "features.npz", buf.getvalue())
+        write_meta(out / "features.npz", summary, "semantic judge pooled features")
     if not html:
         return None
     grid_paths = _write_grid(result.get("grid", []), out)
@@ -426,6 +499,11 @@ def format_table(summary: dict) -> str:
     """A plain-text table of the main figures, one row per model."""
     cols = [
         ("psnr", "PSNR dB"),
+        ("stain_rate", "stain"),
+        ("kid", "KID x1e3"),
+        ("kid_std", "std x1e3"),
+        ("fd", "FD"),
+        ("top1_agree", "top-1 agr"),
         ("ssim", "SSIM"),
         ("ciede2000", "dE00"),
         ("auc", "AuC"),
@@ -433,12 +511,15 @@ def format_table(summary: dict) -> str:
         ("cf_signed", "CF"),
         ("cf_signed_ratio", "CF ratio"),
         ("cf_abs", "CF abs"),
-        ("top1_agree", "top-1 agr"),
         ("top5_agree", "top-5 agr"),
     ]
     lines = ["model".ljust(24) + "".join(h.rjust(10) for _, h in cols)]
+    scale = {"kid": 1000.0, "kid_std": 1000.0}
     for label, s in summary.items():
-        cells = "".join((f"{s[k]:10.4f}" if k in s else "         -") for k, _ in cols)
+        cells = "".join(
+            (f"{scale.get(k, 1.0) * s[k]:10.4f}" if k in s else "         -")
+            for k, _ in cols
+        )
         lines.append(label.ljust(24) + cells)
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ __all__ = [
     "SUMMARY_FIELDS",
     "SummaryField",
     "format_value",
+    "format_with_std",
     "plot_auc_curves",
     "plot_colorfulness",
     "write_html_report",
@@ -52,7 +53,8 @@ class SummaryField:
 
     key: str
     label: str
-    kind: str  # "float2", "float3", "float4", "percent", "count", "gain"
+    kind: str  # "float2", "float3", "float4", "percent", "count", "gain", "kid"
+    std_key: str | None = None  # the key of its standard deviation, shown as "± std"
 
 
 # The summary figures in display order (COLORIZATION.md 6).
@@ -63,6 +65,19 @@ SUMMARY_FIELDS: tuple[SummaryField, ...] = (
     SummaryField(
         "psnr_gain_over_gray", "PSNR gain over the grey baseline (dB)", "gain"
     ),
+    SummaryField(
+        "stain_rate",
+        "stain rate: pixels with chroma > 20 and ab error > 30 (%)",
+        "percent",
+    ),
+    SummaryField(
+        "kid",
+        "KID x 1000 (± std over subsets), EfficientNet-Lite2 features",
+        "kid",
+        std_key="kid_std",
+    ),
+    SummaryField("fd", "Fréchet distance, EfficientNet-Lite2 features", "float3"),
+    SummaryField("top1_agree", "top-1 agreement, EfficientNet-Lite2 (%)", "percent"),
     SummaryField("ssim", "SSIM", "float4"),
     SummaryField("ciede2000", "mean CIEDE2000 (dE00)", "float2"),
     SummaryField("auc", "AuC of the ab-error CMF, 0..150, plain (%)", "percent"),
@@ -87,7 +102,6 @@ SUMMARY_FIELDS: tuple[SummaryField, ...] = (
     SummaryField(
         "delta_cf_abs_per_image", "per-image mean |CF - CF_gt|, abs", "float2"
     ),
-    SummaryField("top1_agree", "top-1 agreement, EfficientNet-Lite2 (%)", "percent"),
     SummaryField("top5_agree", "top-5 agreement, EfficientNet-Lite2 (%)", "percent"),
 )
 
@@ -98,6 +112,7 @@ _FORMATS: dict[str, Callable[[float], str]] = {
     "percent": lambda v: f"{100 * v:.2f}",
     "count": lambda v: f"{int(v)}",
     "gain": lambda v: f"{v:+.2f}",
+    "kid": lambda v: f"{1000 * v:.2f}",  # KID x 10^3, as usually reported
 }
 
 _STYLE = """
@@ -124,6 +139,16 @@ def format_value(value: object, kind: str) -> str:
     if math.isinf(v):
         return "inf"
     return _FORMATS[kind](v)
+
+
+def format_with_std(value: object, std: object, kind: str) -> str:
+    """`format_value` of a value followed by " ± " and its standard deviation in the
+    same format; the value alone when the deviation is missing, "-" without a value."""
+    text = format_value(value, kind)
+    spread = format_value(std, kind)
+    if text == "-" or spread == "-":
+        return text
+    return f"{text} ± {spread}"
 
 
 def _meta(summary: dict, made_from: str) -> dict:
@@ -279,6 +304,17 @@ def _config_html(config: dict) -> str:
         items.append(("semantic judge weights SHA-256", judge.get("weights_sha256")))
     else:
         items.append(("semantic judge", "not run (--no-semantic)"))
+    realism = config.get("realism")
+    if realism:
+        items.append(
+            (
+                "KID subsets",
+                f"{realism.get('kid_subsets')} subsets of "
+                f"{realism.get('kid_subset_size')} photos (seed "
+                f"{realism.get('kid_seed')}), kernel {realism.get('kid_kernel')}, "
+                f"{realism.get('features')}",
+            )
+        )
     body = "".join(
         f"<tr><th>{_esc(k)}</th><td><code>{_esc(v)}</code></td></tr>" for k, v in items
     )
@@ -300,6 +336,8 @@ def _originals_cell(field: SummaryField, models: dict) -> str:
             return format_value(0.0, field.kind)
     if key in ("top1_agree", "top5_agree") and key in any_model:
         return "100 (by definition)"
+    if key in ("stain_rate", "kid", "fd") and key in any_model:
+        return "0 (by definition)"
     return "-"
 
 
@@ -315,7 +353,12 @@ def _summary_html(summary: dict) -> str:
         if not any(field.key in models[label] for label in labels):
             continue
         values = [
-            format_value(models[label].get(field.key), field.kind) for label in labels
+            format_with_std(
+                models[label].get(field.key),
+                models[label].get(field.std_key) if field.std_key else None,
+                field.kind,
+            )
+            for label in labels
         ]
         cells = "".join(f'<td class="num">{_esc(v)}</td>' for v in values)
         orig = _esc(_originals_cell(field, models))
@@ -333,6 +376,8 @@ def _caption(row: dict | None) -> str:
         f"AuC {format_value(row.get('auc'), 'percent')} %",
         f"CF {format_value(row.get('cf_signed'), 'float2')}",
     ]
+    if "stain_rate" in row:
+        parts.append(f"stains {format_value(row.get('stain_rate'), 'percent')} %")
     if "top1_agree" in row:
         top1 = "yes" if _truthy(row["top1_agree"]) else "no"
         top5 = "yes" if _truthy(row["top5_agree"]) else "no"
@@ -424,18 +469,27 @@ colorized by each model and compared with the original (COLORIZATION.md section 
 <h2>Run</h2>
 {_config_html(config)}
 <h2>Summary</h2>
-<p class="note">Means over photos. Colourfulness (CF) in two forms: the signed form of
+<p class="note">Means over photos, except KID and FD, which compare the set of
+colorized photos with the set of originals. Stain rate: the share of pixels with a
+confident false colour, predicted chroma C*ab above 20 and ab error above 30 (CIE Lab,
+D65); grey scores 0. Realism: KID (kernel inception distance, unbiased, times 1000, with
+its standard deviation over random subsets of photos) and the Fréchet distance between
+the EfficientNet-Lite2 judge's pooled features of the colorized photos and of the
+originals; lower is closer to the originals. Colourfulness (CF), shown but no longer a
+target (it rewards colour whether right or wrong), in two forms: the signed form of
 Hasler and Suesstrunk and the absolute-value form of DDColor; the ratio is mean CF over
 the originals' mean CF, and Delta-CF the absolute difference of the two means. Semantic
 agreement: the share of photos whose EfficientNet-Lite2 top-1 class on the original is
-also the top-1 class (top-1) or among the top 5 (top-5) on the colorized photo.</p>
+also the top-1 class (top-1) or among the top 5 (top-5) on the colorized photo. A change
+is kept when, on val/, it lowers KID and the stain rate, loses at most 0.1 dB of PSNR,
+and keeps top-1 agreement within 2 points of grey's or better (docs/overview.md).</p>
 {_summary_html(summary)}
 <h2>Plots</h2>
 {plots_html or "<p>No plots.</p>"}
 <h2>Photos</h2>
 <p class="note">The first {len(grid_paths)} photos, downscaled: grey input, each model,
-original. Under each: that photo's PSNR, AuC (plain), signed colourfulness and
-semantic agreement.</p>
+original. Under each: that photo's PSNR, AuC (plain), signed colourfulness, stain rate
+and semantic agreement.</p>
 {_grid_html(grid_paths, rows)}
 </body>
 </html>

@@ -8,9 +8,14 @@ and a colorized (or grey) rendering:
 - top-1 agreement: argmax(rendering) = argmax(ground truth);
 - top-5 agreement: argmax(ground truth) is among the rendering's top 5.
 
+The same forward pass also gives each photo's pooled features (the global average of
+the head's 1280 channels, before the classifier), from which `training.realism`
+measures how far the colorized photos are, as a set, from the originals (FD and KID).
+
     judge = SemanticJudge()
     gt_top5, pred_top5 = judge.top5([gt_rgb, pred_rgb])
     top1_agree, top5_agree = agreement(gt_top5, pred_top5)
+    top5, features = judge.top5_and_features([gt_rgb, pred_rgb])  # one pass
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import skimage.data
 from skimage.transform import resize
 
 from core.models.efficientnet_lite import (
+    HEAD_FILTERS,
     NUM_CLASSES,
     VARIANTS,
     build_efficientnet_lite,
@@ -35,12 +41,19 @@ from core.models.efficientnet_lite import (
 from core.types import UInt8Array
 from core.weights import file_sha256
 
-__all__ = ["JUDGE_VARIANT", "REFERENCE_TOP1", "SemanticJudge", "agreement"]
+__all__ = [
+    "FEATURE_LAYER",
+    "JUDGE_VARIANT",
+    "REFERENCE_TOP1",
+    "SemanticJudge",
+    "agreement",
+]
 
 log = logging.getLogger(__name__)
 
 JUDGE_VARIANT = "lite2"
 TOP_K = 5
+FEATURE_LAYER = "avg_pool"  # global average pooling of the head, before the classifier
 # Reference checks of the converted weights (COLORIZATION.md 5.7 and 6.4): skimage
 # sample image -> ImageNet top-1 class.
 REFERENCE_TOP1 = {"chelsea": 285, "coffee": 967}  # Egyptian cat, espresso
@@ -70,6 +83,7 @@ class SemanticJudge:
         self.batch_size = batch_size
         self.side = VARIANTS[JUDGE_VARIANT].resolution  # 260: Lite2's ImageNet side
         self._model: keras.Model | None = None
+        self._two_headed: keras.Model | None = None
 
     @property
     def model(self) -> keras.Model:
@@ -78,6 +92,11 @@ class SemanticJudge:
             model = build_efficientnet_lite(JUDGE_VARIANT, include_top=True)
             load_pretrained(model, JUDGE_VARIANT)
             self._model = model
+            self._two_headed = keras.Model(
+                model.input,
+                [model.get_layer(FEATURE_LAYER).output, model.outputs[0]],
+                name=f"{model.name}_features_logits",
+            )
             self._check_reference()
         return self._model
 
@@ -87,7 +106,7 @@ class SemanticJudge:
         top1 = self.top5([getattr(skimage.data, n)() for n in names])[:, 0]
         got = {n: int(c) for n, c in zip(names, top1, strict=True)}
         if got != {n: REFERENCE_TOP1[n] for n in names}:
-            self._model = None
+            self._model = self._two_headed = None
             raise RuntimeError(
                 f"EfficientNet-{JUDGE_VARIANT} judge gives top-1 {got}, expected "
                 f"{REFERENCE_TOP1}: its weights conversion is broken; reinstall "
@@ -106,6 +125,8 @@ class SemanticJudge:
             "model": f"EfficientNet-{JUDGE_VARIANT.capitalize()} ImageNet classifier",
             "package": VARIANTS[JUDGE_VARIANT].package,
             "input": f"whole image resized to {self.side}x{self.side}, bilinear",
+            "features": f"{FEATURE_LAYER}: global average of the head's "
+            f"{HEAD_FILTERS} channels, before the classifier",
             "weights_sha256": self.weights_sha256(),
         }
 
@@ -124,22 +145,42 @@ class SemanticJudge:
         )
         return preprocess(resized)
 
+    def features_and_logits(
+        self, images: Sequence[UInt8Array]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Pooled features and ImageNet logits of each image, in one forward pass.
+
+        images: uint8 (H, W, 3) RGB arrays in [0, 255], any sizes.
+        Returns float32 (N, 1280) features (averages of ReLU6 outputs, in [0, 6]) and
+        float32 (N, 1000) logits.
+        """
+        self.model  # noqa: B018 (builds the judge and its two-headed view once)
+        assert self._two_headed is not None
+        feats, logits = [], []
+        for start in range(0, len(images), self.batch_size):
+            batch = np.stack(
+                [self._prepare(im) for im in images[start : start + self.batch_size]]
+            )
+            f, lg = self._two_headed(batch, training=False)
+            feats.append(keras.ops.convert_to_numpy(f))
+            logits.append(keras.ops.convert_to_numpy(lg))
+        if not feats:
+            return (
+                np.zeros((0, HEAD_FILTERS), np.float32),
+                np.zeros((0, NUM_CLASSES), np.float32),
+            )
+        return (
+            np.concatenate(feats).astype(np.float32),
+            np.concatenate(logits).astype(np.float32),
+        )
+
     def logits(self, images: Sequence[UInt8Array]) -> npt.NDArray[np.float32]:
         """ImageNet logits of each image.
 
         images: uint8 (H, W, 3) RGB arrays in [0, 255], any sizes.
         Returns float32 (N, 1000).
         """
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            batch = np.stack(
-                [self._prepare(im) for im in images[start : start + self.batch_size]]
-            )
-            logits = self.model(batch, training=False)
-            out.append(keras.ops.convert_to_numpy(logits))
-        if not out:
-            return np.zeros((0, NUM_CLASSES), np.float32)
-        return np.concatenate(out).astype(np.float32)
+        return self.features_and_logits(images)[1]
 
     def top5(self, images: Sequence[UInt8Array]) -> npt.NDArray[np.int64]:
         """Top-5 ImageNet classes of each image, most probable first.
@@ -147,6 +188,22 @@ class SemanticJudge:
         images: uint8 (H, W, 3) RGB arrays in [0, 255], any sizes.
         Returns int64 (N, 5) class indices in [0, 999].
         """
-        logits = self.logits(images)
-        # stable sort on the negated logits: ties keep the lower index first
-        return np.argsort(-logits, axis=-1, kind="stable")[:, :TOP_K].astype(np.int64)
+        return _top5(self.logits(images))
+
+    def top5_and_features(
+        self, images: Sequence[UInt8Array]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Top-5 classes and pooled features of each image, in one forward pass.
+
+        images: uint8 (H, W, 3) RGB arrays in [0, 255], any sizes.
+        Returns int64 (N, 5) class indices in [0, 999], most probable first, and
+        float32 (N, 1280) features (see `features_and_logits`).
+        """
+        feats, logits = self.features_and_logits(images)
+        return _top5(logits), feats
+
+
+def _top5(logits: np.ndarray) -> npt.NDArray[np.int64]:
+    """float (N, 1000) logits -> int64 (N, 5) classes, most probable first."""
+    # stable sort on the negated logits: ties keep the lower index first
+    return np.argsort(-logits, axis=-1, kind="stable")[:, :TOP_K].astype(np.int64)

@@ -21,11 +21,13 @@ from training.evaluate import (
     gray_baseline,
     image_metrics,
     main,
+    realism,
     summarize,
     write_report,
 )
 from training.export import attach_reports, export_run
 from training.prior import save_prior
+from training.realism import frechet_distance
 from training.semantic import SemanticJudge, agreement
 from training.train import load_init_weights
 
@@ -98,6 +100,12 @@ def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
     assert set(models) == {"gray", "default@w0"}
     assert models["gray"]["cf_signed"] == 0.0 and models["gray"]["images"] == 2
     assert models["default@w0"]["cf_signed"] > 0.0
+    assert models["gray"]["stain_rate"] == 0.0
+    rows = [r for r in result["rows"] if r["model"] == "default@w0"]
+    assert models["default@w0"]["stain_rate"] == pytest.approx(
+        np.mean([r["stain_rate"] for r in rows])
+    )
+    assert "kid" not in models["gray"] and "features" not in result  # no judge
     gain = models["default@w0"]["psnr"] - models["gray"]["psnr"]
     assert models["default@w0"]["psnr_gain_over_gray"] == pytest.approx(gain)
     write_report(result, tmp_path, html=False)
@@ -314,7 +322,38 @@ def test_semantic_judge_classifies_reference_images(judge) -> None:
     assert len(judge.describe()["weights_sha256"]) == 64
 
 
-def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> None:
+def test_realism_of_one_photo_is_undefined_and_of_more_is_ordered() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0, 2, (30, 16))
+    assert all(np.isnan(v) for v in realism(x[:1], x[:1]).values())
+    same = realism(x, x.copy())
+    assert same["kid"] == pytest.approx(0.0, abs=1e-12)
+    assert same["fd"] == pytest.approx(0.0, abs=1e-8)
+    near, far = realism(x, x + 0.1), realism(x, x + 0.5)
+    assert 0 < near["kid"] < far["kid"] and 0 < near["fd"] < far["fd"]
+
+
+def test_judge_features_are_what_its_classifier_reads(judge) -> None:
+    photos = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.astronaut()]
+    top5, feats = judge.top5_and_features(photos)
+    np.testing.assert_array_equal(top5, judge.top5(photos))
+    assert feats.shape == (3, 1280) and feats.dtype == np.float32
+    assert feats.min() >= 0.0 and feats.max() <= 6.0  # averages of ReLU6
+    # the classifier is one dense layer on them: logits = features W + b
+    kernel, bias = judge.model.get_layer("fc").get_weights()
+    np.testing.assert_allclose(
+        feats @ kernel + bias, judge.logits(photos), rtol=1e-4, atol=1e-3
+    )
+    # batching changes nothing; a grey rendering moves the features
+    _, one = judge.top5_and_features(photos[:1])
+    np.testing.assert_allclose(one[0], feats[0], rtol=1e-4, atol=1e-5)
+    _, grey = judge.top5_and_features([gray_baseline(photos[0])])
+    assert np.abs(grey[0] - feats[0]).max() > 0.05
+
+
+def test_evaluate_reports_semantic_agreement(
+    photos, weights_file, judge, tmp_path
+) -> None:
     cfg = EvalConfig(
         model=(f"default={weights_file}",),
         data=(str(photos),),
@@ -329,6 +368,26 @@ def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> Non
         assert s["top1_agree"] == np.mean([r["top1_agree"] for r in rows])
         assert {r["gt_top1"] for r in rows} == {285, 967}
     assert result["config"]["semantic_judge"] == judge.describe()
+    # realism: the judge's features of the same pass, FD and KID against the originals
+    feats = result["features"]
+    assert set(feats) == {"original", "gray", "default@w0"}
+    assert all(f.shape == (2, 1280) and f.dtype == np.float32 for f in feats.values())
+    for label in ("gray", "default@w0"):
+        s = result["models"][label]
+        assert s["kid"] == realism(feats["original"], feats[label])["kid"]
+        fd = frechet_distance(feats["original"], feats[label])
+        assert s["fd"] == pytest.approx(fd)
+        assert s["fd"] > 0 and s["kid_std"] < 1e-9  # 2 photos: one subset of 2
+    photos_rgb = [
+        np.asarray(Image.open(p).convert("RGB")) for p in sorted(photos.iterdir())
+    ]
+    _, gt_feats = judge.top5_and_features(photos_rgb)
+    np.testing.assert_allclose(feats["original"], gt_feats, rtol=1e-4, atol=1e-5)
+    assert result["config"]["realism"]["kid_subset_size"] == 2
+    write_report(result, tmp_path, html=False)
+    with np.load(tmp_path / "features.npz") as saved:
+        assert set(saved.files) == set(feats)
+        np.testing.assert_array_equal(saved["gray"], feats["gray"])
     assert result["grid"] == []  # --no-report keeps no thumbnails
     assert result["config"]["command"] == (
         f"python -m training.evaluate --model default={weights_file} "
@@ -423,3 +482,36 @@ def test_export_gan_run_ships_the_chosen_iteration(tmp_path) -> None:
     assert json.loads((folder / "manifest.json").read_text())["cgan"] == entry
     with pytest.raises(FileNotFoundError, match="generator-000200"):
         export_gan_run(run, 150, folder=folder)
+
+
+def test_record_holds_the_git_state_of_the_start(
+    photos, weights_file, monkeypatch
+) -> None:
+    import training.evaluate as evaluate_module
+
+    started = {"photos": False}
+    real_iter = evaluate_module.iter_encoded
+
+    def iter_encoded(sources):
+        for item in real_iter(sources):
+            started["photos"] = True  # a commit or an edit could land from here on
+            yield item
+
+    def fake_git(*args: str) -> str:
+        if args[0] == "rev-parse":
+            return "later00" if started["photos"] else "start00"
+        return " M edited.py" if started["photos"] else ""
+
+    monkeypatch.setattr(evaluate_module, "iter_encoded", iter_encoded)
+    monkeypatch.setattr(evaluate_module, "_git", fake_git)
+    cfg = EvalConfig(
+        model=(f"default={weights_file}",),
+        data=(str(photos),),
+        size=64,
+        semantic=False,
+        report=False,
+        limit=1,
+    )
+    config = evaluate(cfg)["config"]
+    assert started["photos"]
+    assert config["commit"] == "start00" and config["dirty"] is False

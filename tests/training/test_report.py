@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from benchmarks.results_table import COLUMNS
+from benchmarks.results_table import COLUMNS, STD_KEYS
 from benchmarks.results_table import main as results_table_main
 from core.models import create_model
 from training.evaluate import EvalConfig, evaluate, write_report
@@ -120,9 +120,20 @@ def _synthetic_summary(label: str) -> dict:
         "delta_cf_abs": 4.0,
         "top1_agree": 0.5,
         "top5_agree": 1.0,
+        "stain_rate": 0.0312345,
+        "kid": 0.0123456,
+        "kid_std": 0.0021234,
+        "fd": 12.345678,
         "cmf": [min(1.0, t / 100) for t in range(151)],
     }
-    gray = {**figures, "psnr": 22.0, "cf_signed": 0.0, "cf_abs": 0.0, "top1_agree": 0.0}
+    gray = {
+        **figures,
+        "psnr": 22.0,
+        "cf_signed": 0.0,
+        "cf_abs": 0.0,
+        "top1_agree": 0.0,
+        "stain_rate": 0.0,
+    }
     return {
         "config": {
             "command": "python -m training.evaluate --model x",
@@ -201,18 +212,59 @@ def test_results_table_numbers_come_from_summaries(
             if key not in s:
                 assert cell == "-"
                 continue
-            expected = 100 * s[key] if kind == "percent" else s[key]
+            scale = {"percent": 100, "kid": 1000}.get(kind, 1)
+            if key in STD_KEYS:
+                cell, _, std = cell.partition(" ± ")
+                decimals = len(std.partition(".")[2])
+                assert float(std) == pytest.approx(
+                    scale * s[STD_KEYS[key]], abs=0.51 * 10**-decimals
+                )
             decimals = len(cell.partition(".")[2])
+            expected = scale * s[key]
             assert float(cell) == pytest.approx(expected, abs=0.51 * 10**-decimals)
             checked[report] += 1
     assert checked["synthetic"] == 2 * len(COLUMNS)
-    assert checked[report_dir.name] >= 2 * (len(COLUMNS) - 3)  # no agreement, prior
+    # no judge (agreement, KID, FD): 5 columns "-"
+    assert checked[report_dir.name] >= 2 * (len(COLUMNS) - 5)
     # each report's command, commit and weights hash
     for s in summaries.values():
         assert s["config"]["command"] in text
         assert f"`{s['config']['commit']}`" in text
         for sha in s["config"]["weights_sha256"].values():
             assert sha in text
+
+
+def test_results_table_renders_summaries_without_the_new_figures(
+    tmp_path: Path, capsys
+) -> None:
+    # a summary written before stain rate, KID and FD existed
+    old = _synthetic_summary("default")
+    for figures in old["models"].values():
+        for key in ("stain_rate", "kid", "kid_std", "fd"):
+            del figures[key]
+    path = tmp_path / "old" / "summary.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(old))
+    assert results_table_main([str(path)]) == 0
+    header, _, *body = _table_rows(capsys.readouterr().out)
+    assert len(body) == 2
+    for row in body:
+        cells = dict(zip(header, row, strict=True))
+        for title in ("stain rate (%)", "KID x1000 (± std)", "FD"):
+            assert cells[title] == "-"
+        assert cells["PSNR (dB)"] in ("22.00", "24.12")
+    # the report page of such a summary leaves those rows out
+    page = write_html_report(tmp_path / "page", old, [], []).read_text()
+    assert "stain rate: pixels" not in page and "KID x 1000 (" not in page
+    assert "Fréchet distance, " not in page
+    assert "24.12" in page
+
+
+def test_report_shows_kid_with_its_spread(tmp_path: Path) -> None:
+    page = write_html_report(tmp_path, _synthetic_summary("m"), [], []).read_text()
+    assert "12.35 ± 2.12" in page  # KID x 1000 ± std
+    assert "12.346" in page and "3.12" in page  # FD, stain rate (%)
+    assert page.count(">0 (by definition)<") == 3  # the originals' stain, KID, FD
 
 
 def test_results_table_rejects_other_json(tmp_path: Path, capsys) -> None:
