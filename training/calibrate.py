@@ -36,6 +36,7 @@ from core.quantize import ANNEALED_T
 from training.data import iter_encoded, list_sources
 from training.evaluate import gray_baseline
 from training.prior import load_prior
+from training.realism import kernel_inception_distance
 from training.semantic import SemanticJudge, agreement
 
 __all__ = ["calibrate", "choose_alpha", "main"]
@@ -56,18 +57,23 @@ def calibrate(
     judge: SemanticJudge | None = None,
     saturation: float = 1.0,
 ) -> list[dict]:
-    """Mean PSNR gain over grey, colourfulness ratio and AuC for each alpha.
+    """Mean PSNR gain over grey, colourfulness ratio, AuC and stain rate per alpha.
 
     saturation: multiplies the decoded ab, as `Colorizer.colorize(saturation=...)`
     does (1: as decoded); another way to trade PSNR for colour than alpha.
 
     With a judge (training.semantic), each row also has the classifier's top-1 and
     top-5 agreement with the originals ("top1_agreement", "top5_agreement", fractions
-    in [0, 1]) and the grey baseline's ("gray_top1_agreement", "gray_top5_agreement").
+    in [0, 1]) and the grey baseline's ("gray_top1_agreement", "gray_top5_agreement"),
+    and the KID of the renderings against the originals on the judge's features
+    ("kid", "kid_std"; paired, as `training.evaluate` computes it; "gray_kid").
     """
     log_w = np.log(np.maximum(class_weights, 1e-12)).astype(np.float32)
-    scores: dict[float, list[tuple[float, float, float]]] = {a: [] for a in alphas}
+    scores: dict[float, list[tuple[float, ...]]] = {a: [] for a in alphas}
     agree: dict[float, list[tuple[bool, bool]]] = {a: [] for a in alphas}
+    feats: dict[float, list[np.ndarray]] = {a: [] for a in alphas}
+    gt_feats: list[np.ndarray] = []
+    gray_feats: list[np.ndarray] = []
     gray_agree: list[tuple[bool, bool]] = []
     gray_psnr, cf_gt = [], []
     for n, (_key, data_bytes) in enumerate(iter_encoded(list_sources(data))):
@@ -88,15 +94,26 @@ def calibrate(
             preds.append(pred)
             cmf = metrics.ab_error_cmf(gt, pred)
             scores[a].append(
-                (metrics.psnr(gt, pred), metrics.colorfulness(pred), metrics.auc(cmf))
+                (
+                    metrics.psnr(gt, pred),
+                    metrics.colorfulness(pred),
+                    metrics.auc(cmf),
+                    metrics.stain_rate(gt, pred),
+                )
             )
         if judge is not None:
-            gt_top5, gray_top5, *rendered = judge.top5([gt, gray, *preds])
+            top5, features = judge.top5_and_features([gt, gray, *preds])
+            gt_top5, gray_top5, *rendered = top5
+            gt_feats.append(features[0])
+            gray_feats.append(features[1])
             gray_agree.append(agreement(gt_top5, gray_top5))
-            for a, top5 in zip(alphas, rendered, strict=True):
-                agree[a].append(agreement(gt_top5, top5))
+            for i, (a, pred_top5) in enumerate(zip(alphas, rendered, strict=True)):
+                agree[a].append(agreement(gt_top5, pred_top5))
+                feats[a].append(features[2 + i])
     if judge is not None:
         gray_top1, gray_top5 = np.mean(gray_agree, axis=0)
+        gt_x = np.stack(gt_feats)
+        gray_kid = kernel_inception_distance(gt_x, np.stack(gray_feats), paired=True)
     rows = []
     for a in alphas:
         s = np.array(scores[a])
@@ -106,17 +123,24 @@ def calibrate(
                 "psnr_gain_over_gray": float(s[:, 0].mean() - np.mean(gray_psnr)),
                 "cf_signed_ratio": float(s[:, 1].mean() / np.mean(cf_gt)),
                 "auc": float(s[:, 2].mean()),
+                "stain_rate": float(s[:, 3].mean()),
                 "images": len(s),
             }
         )
         if judge is not None:
             top1, top5 = np.mean(agree[a], axis=0)
+            kid, kid_std = kernel_inception_distance(
+                gt_x, np.stack(feats[a]), paired=True
+            )
             rows[-1].update(
                 {
                     "top1_agreement": float(top1),
                     "top5_agreement": float(top5),
                     "gray_top1_agreement": float(gray_top1),
                     "gray_top5_agreement": float(gray_top5),
+                    "kid": kid,
+                    "kid_std": kid_std,
+                    "gray_kid": gray_kid[0],
                 }
             )
     return rows
@@ -183,13 +207,21 @@ def main(argv: list[str] | None = None) -> int:
         args.saturation,
     )
     chosen = choose_alpha(rows, args.cf_min)
-    print("alpha  PSNR gain  CF ratio     AuC" + ("  top-1" if args.semantic else ""))
+    print(
+        "alpha  PSNR gain  CF ratio     AuC  stain %"
+        + ("  top-1  KIDx1000" if args.semantic else "")
+    )
     for r in rows:
         mark = "  <- chosen" if r["alpha"] == chosen else ""
-        top1 = f"  {100 * r['top1_agreement']:5.1f}" if args.semantic else ""
+        top1 = (
+            f"  {100 * r['top1_agreement']:5.1f}  {1000 * r['kid']:8.2f}"
+            if args.semantic
+            else ""
+        )
         print(
             f"{r['alpha']:5.2f}  {r['psnr_gain_over_gray']:+9.3f}  "
-            f"{r['cf_signed_ratio']:8.3f}  {r['auc']:.4f}{top1}{mark}"
+            f"{r['cf_signed_ratio']:8.3f}  {r['auc']:.4f}  "
+            f"{100 * r['stain_rate']:7.2f}{top1}{mark}"
         )
     if args.semantic and rows:
         print(f"grey   top-1 {100 * rows[0]['gray_top1_agreement']:5.1f}")

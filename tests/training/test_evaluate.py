@@ -126,6 +126,7 @@ def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None
     rows = calibrate(colorizer, class_weights, [str(photos)], [0.0, 1.0], size=64)
     assert [r["alpha"] for r in rows] == [0.0, 1.0]
     assert rows[0]["cf_signed_ratio"] != rows[1]["cf_signed_ratio"]
+    assert all(0.0 <= r["stain_rate"] <= 1.0 for r in rows)
     # saturation scales the decoded ab: more colour, and none at all at 0
     vivid = calibrate(
         colorizer, class_weights, [str(photos)], [0.0], size=64, saturation=1.5
@@ -135,6 +136,7 @@ def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None
         colorizer, class_weights, [str(photos)], [0.0], size=64, saturation=0.0
     )
     assert grey[0]["psnr_gain_over_gray"] == pytest.approx(0.0, abs=0.05)
+    assert grey[0]["stain_rate"] == 0.0  # no colour, no stain
     band = [
         {"alpha": 0.0, "psnr_gain_over_gray": -2.0, "cf_signed_ratio": 1.3},
         {"alpha": 0.3, "psnr_gain_over_gray": -1.0, "cf_signed_ratio": 1.05},
@@ -413,6 +415,8 @@ def test_calibration_reports_semantic_agreement(photos, weights_file, judge) -> 
         assert row["gray_top1_agreement"] == expected[0]
         assert row["gray_top5_agreement"] == expected[1]
         assert 0.0 <= row["top1_agreement"] <= row["top5_agreement"] <= 1.0
+        assert np.isfinite(row["kid"]) and row["kid_std"] >= 0.0
+        assert np.isfinite(row["gray_kid"])
     assert (
         "top1_agreement"
         not in calibrate(colorizer, class_weights, [str(photos)], [0.0], size=64)[0]
