@@ -1,6 +1,7 @@
 """Bounded work per upload: the CLI's full-resolution path, display-size views, a
 deadline per request, NaN refused in one line, and which paths count as uploads."""
 
+import inspect
 import os
 import time
 import zipfile
@@ -22,6 +23,7 @@ from demo.app import (
     compare_models,
     display_pixels,
     read_photo,
+    releasing_memory,
     upload_roots,
 )
 from tests.demo.conftest import MAX_BYTES, MAX_PIXELS, SIZE
@@ -219,3 +221,16 @@ def test_the_upload_cache_may_itself_be_a_symbolic_link(tmp_path, photos):
     linked = tmp_path / "cache-link"
     os.symlink(real, linked)
     assert accept_upload(str(linked / "h" / "cat.png"), upload_roots(linked)) == upload
+
+
+def test_releasing_memory_keeps_the_handler_as_gradio_sees_it():
+    def handler(path, progress=gr.Progress()):  # noqa: B008 (as Gradio expects)
+        if path is None:
+            raise gr.Error("Upload a photo first")
+        return np.zeros((4000, 4000), np.uint8).sum() + len(path)
+
+    wrapped = releasing_memory(handler)
+    assert inspect.signature(wrapped) == inspect.signature(handler)
+    assert wrapped("ab") == 2
+    with pytest.raises(gr.Error, match="Upload a photo first"):
+        wrapped(None)
