@@ -86,8 +86,8 @@ MAX_BATCH_FILES = 50
 # stay below 10.5 (the rest are hand-tinted) and 120 val colour photos all lie above 11
 COLOR_CHROMA = 10.5
 PREVIEW_SIDE = 512  # batch previews are thumbnails; the zip holds full resolution
-# the page shows photos, and scores them, at most this many pixels a side; the
-# download keeps full resolution (a 40 MP photo would be 120 MB per view otherwise)
+# the page shows photos at most this many pixels a side; the download keeps full
+# resolution (a 40 MP photo would be 120 MB per view otherwise)
 DISPLAY_SIDE = 2048
 # scores (PSNR, AuC, colourfulness) are measured on copies of at most this many
 # pixels a side: skimage's Lab conversion works in float64, 0.5 GB at 2048 x 1365
@@ -147,7 +147,7 @@ class PhotoResult:
     png: Path  # `color` as a PNG file
     alternatives: list[Image.Image]  # each sample of a sampling model (display size)
     original: Image.Image | None  # the upload (display size) when it was in colour
-    scores: Scores | None  # set with `original`, measured at display size
+    scores: Scores | None  # set with `original`, on copies of <= SCORE_SIDE px
 
 
 @dataclass(frozen=True)
