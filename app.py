@@ -25,6 +25,7 @@ from demo.limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_TIME_LIMIT_S,
 )
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,13 @@ class AppConfig:
         default=DEFAULT_QUEUE_SIZE,
         metadata={"help": "requests that may wait; more are asked to try again later"},
     )
+    time_limit: float = field(
+        default=DEFAULT_TIME_LIMIT_S,
+        metadata={
+            "help": "seconds one request may take before it is stopped with a message "
+            "(0: no limit)"
+        },
+    )
 
 
 def parse_weights(items: tuple[str, ...]) -> dict[str, Path]:
@@ -102,6 +110,8 @@ def _usage_error(cfg: AppConfig) -> str | None:
     ):
         if value < 1:
             return f"{flag} must be at least 1, got {value}"
+    if not cfg.time_limit >= 0:
+        return f"--time-limit must be 0 or more seconds, got {cfg.time_limit}"
     return None
 
 
@@ -128,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
 
+    from demo.tempdirs import private_temp
+
+    # uploads, results and exports live in a private (0700) folder of this process,
+    # removed at exit and on SIGTERM (after a kill -9, by the next start)
+    with private_temp():
+        return _serve(cfg, weights)
+
+
+def _serve(cfg: AppConfig, weights: dict[str, Path]) -> int:
+    """Build the page and serve it until stopped; 2 for a model or database error."""
     # imported here: gradio and TensorFlow take seconds to load, --help should not
     import os
 
@@ -149,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             max_bytes=cfg.max_bytes,
             concurrency_limit=cfg.concurrency,
             queue_size=cfg.queue_size,
+            time_limit_s=cfg.time_limit or None,
         )
     except (
         UnknownModelError,

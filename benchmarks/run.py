@@ -16,6 +16,8 @@ Measured in one run, so that ratios hold on a noisy, shared machine:
   memory of a child process that only colorizes the 12-megapixel one;
 - the CLI's throughput on a folder of photos of about 1 megapixel, with the CPU cores it
   keeps busy, against colorizing the same files one by one;
+- the web app on a 40-megapixel PNG upload: time per colorize request and the
+  server's peak resident memory (`benchmarks.web_upload`, the app in a child process);
 - training throughput of each model at its training resolution (a step built from the
   public losses of training.train), the default also at 128x128, and the throughput of
   the input pipeline alone (training.data.make_dataset).
@@ -50,6 +52,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from benchmarks.web_upload import format_web, run_web
 from core.atomic import atomic_write_bytes
 from core.colorize import ColorizeConfig, Job, colorize_file, plan_batch, run
 from core.colorizer import Colorizer
@@ -89,6 +92,8 @@ GOALS: tuple[tuple[str, str, float, str], ...] = (
     ("latency_12mp_ms", "12 MP JPEG to PNG, end to end (ms)", 2500.0, "max"),
     ("peak_memory_12mp_mb", "peak resident memory, 12 MP photo (MB)", 2048.0, "max"),
     ("cli_cores_busy", "CPU cores the CLI keeps busy on a folder", 1.5, "min"),
+    ("web_40mp_s", "web app, 40 MP PNG upload, per request (s)", 10.0, "max"),
+    ("web_40mp_peak_mb", "web server peak memory, 40 MP upload (MB)", 2048.0, "max"),
     ("train_128_images_per_s", "default training at 128x128 (images/s)", 25.0, "min"),
     ("pipeline_over_training", "input pipeline / training throughput", 5.0, "min"),
 )
@@ -122,6 +127,13 @@ class BenchConfig:
             "issue 7; --no-levers measures older code)"
         },
     )
+    web: bool = field(
+        default=True,
+        metadata={
+            "help": "measure the web app on a 40 MP upload (benchmarks.web_upload; "
+            "a few minutes)"
+        },
+    )
     seed: int = 0
 
 
@@ -142,12 +154,13 @@ class _Plan:
     reference_batch16: bool
     matmul_n: int
     lever_repeats: int
+    web_repeats: int  # timed requests on the 40 MP upload (after one untimed)
 
 
 def _plan(cfg: BenchConfig) -> _Plan:
     if cfg.quick:
-        return _Plan(3, 1, 3, 1, 8, 1, 2, 1, False, 4, False, 2048, 1)
-    return _Plan(7, 3, 7, 3, cfg.folder_images, 3, 5, 2, True, 20, True, 3072, 5)
+        return _Plan(3, 1, 3, 1, 8, 1, 2, 1, False, 4, False, 2048, 1, 1)
+    return _Plan(7, 3, 7, 3, cfg.folder_images, 3, 5, 2, True, 20, True, 3072, 5, 3)
 
 
 # ---------------------------------------------------------------- timing helpers
@@ -660,12 +673,15 @@ def _cpu_name() -> str:
 
 
 def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    web = results.get("web", {}).get("color", {})  # absent with --no-web
     values = {
         "speedup_batch1": results["models"]["default"].get("speedup_batch1"),
         "latency_1mp_ms": results["end_to_end"]["1mp"]["median_ms"],
         "latency_12mp_ms": results["end_to_end"]["12mp"]["median_ms"],
         "peak_memory_12mp_mb": results["memory"]["peak_mb"],
         "cli_cores_busy": results["cli"]["cores_busy"],
+        "web_40mp_s": web.get("median_s"),
+        "web_40mp_peak_mb": web.get("server_peak_mb"),
         "train_128_images_per_s": results["training"]["models"]["default@128"][
             "images_per_s"
         ],
@@ -747,6 +763,9 @@ def run_benchmarks(cfg: BenchConfig, command: str = "") -> dict[str, Any]:
             results["levers"] = measure_levers(
                 colorizer, photos, plan.lever_repeats, full=not cfg.quick
             )
+    if cfg.web:
+        loads["web"] = _load()
+        results["web"] = run_web(("color",), plan.web_repeats)
     loads["training"] = _load()
     results["training"] = _bench_training(cfg, plan)
     loads["end"] = _load()
@@ -843,6 +862,7 @@ def format_table(results: dict[str, Any]) -> str:
         f"{_fmt(cli['images_per_s'], 2)} images/s, "
         f"{_fmt(cli['cores_busy'], 2)} of {cli['cores']} cores busy "
         f"(one by one: {_fmt(cli['one_by_one_images_per_s'], 2)} images/s)",
+        *([format_web(results["web"])] if results.get("web") else []),
         "",
         f"{'training':<22}{'size':>5}{'batch':>7}{'img/s':>9}",
     ]

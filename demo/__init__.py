@@ -12,6 +12,7 @@ from demo.limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_TIME_LIMIT_S,
 )
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_QUEUE_SIZE",
+    "DEFAULT_TIME_LIMIT_S",
     "TabRenderer",
     "build_demo",
     "launch_options",

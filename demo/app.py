@@ -12,24 +12,31 @@ Gradio's bundled ones and the example photos come from scikit-image's installed 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
+import math
+import os
 import shutil
+import stat
 import tempfile
 import time
 import weakref
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 import skimage.data
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
-from core.imageio import ImageLoadError, load_image
+from core.imageio import encode_png, load_pixels
 from core.metrics import ab_error_cmf, auc, colorfulness, psnr
 from core.models import ModelSpec, get_spec, list_models
 from core.quantize import ANNEALED_T
@@ -40,24 +47,35 @@ from demo.limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
     DEFAULT_QUEUE_SIZE,
+    DEFAULT_TIME_LIMIT_S,
 )
 
 __all__ = [
+    "DISPLAY_SIDE",
+    "REFUSED_UPLOAD",
+    "SCORE_SIDE",
     "BatchResult",
+    "Deadline",
     "PhotoResult",
     "Scores",
     "TabRenderer",
+    "accept_upload",
     "build_demo",
     "colorize_files",
     "colorize_photo",
     "compare_models",
+    "display_copy",
+    "display_pixels",
     "is_color_photo",
     "is_sampler",
     "launch_options",
     "load_colorizers",
     "read_photo",
+    "releasing_memory",
+    "save_png",
     "score",
     "scores_markdown",
+    "upload_roots",
     "visible_controls",
 ]
 
@@ -68,6 +86,18 @@ MAX_BATCH_FILES = 50
 # stay below 10.5 (the rest are hand-tinted) and 120 val colour photos all lie above 11
 COLOR_CHROMA = 10.5
 PREVIEW_SIDE = 512  # batch previews are thumbnails; the zip holds full resolution
+# the page shows photos at most this many pixels a side; the download keeps full
+# resolution (a 40 MP photo would be 120 MB per view otherwise)
+DISPLAY_SIDE = 2048
+# scores (PSNR, AuC, colourfulness) are measured on copies of at most this many
+# pixels a side: skimage's Lab conversion works in float64, 0.5 GB at 2048 x 1365
+SCORE_SIDE = 1024
+# the one answer to every file path that is not a file Gradio stored for an upload:
+# the same words whether the path exists, is a folder or leaves the upload folder
+REFUSED_UPLOAD = (
+    "This file is not an upload of this page (or it has expired); "
+    "please upload it again."
+)
 RESULT_MAX_AGE_S = 3600.0  # results on disk are kept this long for downloads
 
 # scikit-image's bundled photos (no download), shown grey; licences from its docstrings
@@ -111,12 +141,13 @@ class Scores:
 class PhotoResult:
     """One colorized upload: what the page shows and what it offers for download."""
 
-    gray: Image.Image  # the lightness the models see, as a grey image, full size
+    gray: Image.Image  # the lightness the models see, as a grey image, display size
     color: Image.Image  # the (first) colorization, full size, RGB or RGBA
+    preview: Image.Image  # `color` at display size (`color` itself when small)
     png: Path  # `color` as a PNG file
-    alternatives: list[Image.Image]  # every sample of a sampling model, else empty
-    original: Image.Image | None  # the upload itself when it was a colour photo
-    scores: Scores | None  # set with `original`
+    alternatives: list[Image.Image]  # each sample of a sampling model (display size)
+    original: Image.Image | None  # the upload (display size) when it was in colour
+    scores: Scores | None  # set with `original`, on copies of <= SCORE_SIDE px
 
 
 @dataclass(frozen=True)
@@ -149,12 +180,77 @@ def _short_name(path: Path) -> str:
     return path.name or str(path)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+@dataclass
+class Deadline:
+    """The time one request may take, checked between its steps.
+
+    A step under way (decoding, the network, writing a PNG) finishes; the next check
+    raises gr.Error with `message`. seconds: None for no limit.
+    """
+
+    seconds: float | None
+    start: float = field(default_factory=time.monotonic)
+
+    @property
+    def expired(self) -> bool:
+        return self.seconds is not None and time.monotonic() - self.start > self.seconds
+
+    @property
+    def message(self) -> str:
+        return (
+            f"This request took longer than {self.seconds:g} s, the limit per "
+            "request on this server, and was stopped; try a smaller photo, a lower "
+            "render size or fewer photos at once."
+        )
+
+    def check(self) -> None:
+        """Raise gr.Error when the time is up."""
+        if self.expired:
+            raise gr.Error(self.message)
+
+
+def upload_roots(*folders: str | Path) -> list[Path]:
+    """Gradio's upload cache folders, real paths (symbolic links resolved)."""
+    return [Path(os.path.realpath(folder)) for folder in folders]
+
+
+def accept_upload(payload: Any, roots: Sequence[Path]) -> Path | None:
+    """The real path of a file that Gradio stored for an upload, or gr.Error.
+
+    payload: an unprocessed file input: Gradio's FileData as a dict (its "path"), a
+    path string, or None / "" when nothing was uploaded (returns None).
+    roots: the upload cache (`upload_roots`). The path is resolved, `..` and every
+    symbolic link included; anything that is not a regular file inside a root is
+    refused with REFUSED_UPLOAD, the same words whether it exists or not.
+    """
+    raw = payload.get("path") if isinstance(payload, dict) else payload
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str | os.PathLike):
+        raise gr.Error(REFUSED_UPLOAD)
+    try:
+        real = Path(os.path.realpath(raw, strict=True))
+        inside = any(real.is_relative_to(root) and real != root for root in roots)
+        if inside and stat.S_ISREG(real.stat().st_mode):
+            return real
+    except (OSError, ValueError):  # missing, a loop, a NUL byte in the name
+        pass
+    raise gr.Error(REFUSED_UPLOAD)
+
+
 def read_photo(
     path: str | Path | None, *, max_pixels: int, max_bytes: int
-) -> tuple[FloatArray, UInt8Array | None]:
+) -> tuple[np.ndarray, UInt8Array | None]:
     """Load an uploaded file, or raise gr.Error with a one-line message for users.
 
-    Returns (rgb float32 (H, W, 3) in [0, 1], alpha uint8 (H, W) or None).
+    Returns `core.imageio.load_pixels`' form, so an 8-bit photo is never turned into
+    a full-size float copy: (pixels, alpha). pixels: uint8 (H, W) or (H, W, 3) in
+    [0, 255] for 8-bit files, else float32 (H, W) or (H, W, 3) in [0, 1]; alpha: uint8
+    (H, W) or None. NaN or infinite values are refused.
     """
     if path is None or str(path) == "":
         raise gr.Error("Upload a photo first, or pick one of the examples.")
@@ -172,23 +268,82 @@ def read_photo(
             f"{max_bytes / 1e6:g} MB per file"
         )
     try:
-        return load_image(path, max_pixels)
-    except ImageLoadError as err:
+        pixels, alpha = load_pixels(path, max_pixels)
+    except ValueError as err:  # ImageLoadError, and any other refusal of the input
         # the message starts with the path in Gradio's upload folder: show the name only
-        raise gr.Error(str(err).replace(str(path), name, 1)) from err
+        raise gr.Error(_one_line(str(err).replace(str(path), name))) from err
+    # the sum of values in [0, 1] is finite unless one value is not: no full-size mask
+    if pixels.dtype != np.uint8 and not math.isfinite(pixels.sum(dtype=np.float64)):
+        raise gr.Error(f"{name}: the image holds NaN or infinite values")
+    return pixels, alpha
 
 
-def is_color_photo(rgb: FloatArray) -> bool:
+def _float_rgb(pixels: np.ndarray) -> FloatArray:
+    """Pixels of `load_pixels` (any size) as float32 RGB (H, W, 3) in [0, 1]."""
+    rgb = np.asarray(pixels)
+    rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, axis=-1)
+    return np.asarray(rgb[..., :3], dtype=np.float32)
+
+
+def is_color_photo(pixels: np.ndarray) -> bool:
     """True when an image has real colour, not a grey or uniformly toned photo.
 
-    rgb: float32 (H, W, 3) in [0, 1]. Looks at the 99th percentile of the distance of
-    each pixel's ab from the image's median ab, on at most about a million pixels, so a
-    sepia or cyanotype print (one tint everywhere) counts as black and white.
+    pixels: uint8 (H, W) or (H, W, 3) in [0, 255], or float (H, W) or (H, W, 3) in
+    [0, 1]. Looks at the 99th percentile of the distance of each pixel's ab from the
+    image's median ab, on at most about a million pixels, so a sepia or cyanotype
+    print (one tint everywhere) counts as black and white.
     """
-    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 1e6)))
-    ab = rgb_to_lab(rgb[::step, ::step])[..., 1:].reshape(-1, 2)
+    if pixels.ndim == 2:
+        return False
+    step = max(1, int(np.sqrt(pixels.shape[0] * pixels.shape[1] / 1e6)))
+    ab = rgb_to_lab(_float_rgb(pixels[::step, ::step]))[..., 1:].reshape(-1, 2)
     spread = np.hypot(*(ab - np.median(ab, axis=0)).T)
     return float(np.percentile(spread, 99)) > COLOR_CHROMA
+
+
+def _display_size(size: tuple[int, int], side: int = DISPLAY_SIDE) -> tuple[int, int]:
+    """(w, h) scaled so that the longer side is at most `side` (never enlarged)."""
+    scale = min(1.0, side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def display_copy(image: Image.Image, side: int = DISPLAY_SIDE) -> Image.Image:
+    """The image itself when its longer side is at most `side`, else a smaller copy."""
+    size = _display_size(image.size, side)
+    if size == image.size:
+        return image
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def display_pixels(
+    pixels: np.ndarray, alpha: UInt8Array | None, side: int = DISPLAY_SIDE
+) -> tuple[FloatArray, UInt8Array | None]:
+    """A photo at display size: its longer side at most `side` pixels.
+
+    pixels, alpha: `read_photo`'s output, any size. Returns (rgb float32 (h, w, 3) in
+    [0, 1], alpha uint8 (h, w) or None); the photo's own values when it is small.
+    """
+    h, w = pixels.shape[:2]
+    size = _display_size((w, h), side)
+    if size == (w, h):
+        return _float_rgb(pixels), alpha
+
+    def shrink(channel: np.ndarray) -> np.ndarray:
+        mode = "L" if channel.dtype == np.uint8 else "F"
+        im = Image.fromarray(np.ascontiguousarray(channel), mode=mode)
+        return np.asarray(im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+
+    if pixels.dtype == np.uint8:
+        mode = "L" if pixels.ndim == 2 else "RGB"
+        im = Image.fromarray(pixels, mode=mode)
+        small = np.asarray(im.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    elif pixels.ndim == 2:
+        small = shrink(pixels)
+    else:
+        small = np.dstack([shrink(pixels[..., c]) for c in range(3)])
+    return _float_rgb(small), None if alpha is None else shrink(alpha)
 
 
 def _check_settings(
@@ -212,31 +367,53 @@ def _pick(colorizers: Mapping[str, Colorizer], name: str | None) -> Colorizer:
     return colorizers[name]
 
 
-def _model_input(rgb: FloatArray, alpha: UInt8Array | None) -> FloatArray:
-    """The Colorizer's float input, with alpha as a fourth channel when there is one."""
+def _model_input(pixels: np.ndarray, alpha: UInt8Array | None) -> np.ndarray:
+    """The Colorizer's array input: the pixels, with alpha as a last channel if any.
+
+    uint8 stays uint8 (H, W[, 1|3] + alpha), float stays float32 in [0, 1].
+    """
     if alpha is None:
-        return rgb
-    return np.dstack([rgb, alpha.astype(np.float32) / 255.0])
+        return pixels
+    if pixels.dtype == np.uint8:
+        return np.dstack([pixels, alpha])
+    return np.dstack([pixels, alpha.astype(np.float32) / 255.0])
 
 
 def _colorize(
     colorizer: Colorizer,
-    image: FloatArray,
+    image: np.ndarray,
     *,
+    name: str,
     size: int,
     saturation: float,
     temperature: float,
     seeds: Sequence[int] = (0,),
+    deadline: Deadline | None = None,
 ) -> list[Image.Image]:
-    """One colorization, or one per seed for a sampling model."""
+    """One colorization, or one per seed for a sampling model (full size).
+
+    image: `_model_input`'s array. name: the file name for messages. Raises gr.Error
+    for an input the Colorizer refuses, or when the deadline passes between seeds.
+    """
     options: dict[str, Any] = {"temperature": temperature, "saturation": saturation}
-    if not is_sampler(colorizer.spec):
-        return [colorizer.colorize(image, size, **options)]
-    return [colorizer.colorize(image, size, seed=seed, **options) for seed in seeds]
+    seeds = seeds if is_sampler(colorizer.spec) else (None,)
+    results = []
+    for seed in seeds:
+        if deadline is not None:
+            deadline.check()
+        extra = {} if seed is None else {"seed": seed}
+        try:
+            results.append(colorizer.colorize(image, size, **options, **extra))
+        except ValueError as err:  # ImageLoadError: NaN, a shape it cannot use
+            raise gr.Error(f"{name}: {_one_line(str(err))}") from err
+    return results
 
 
 def _gray_image(rgb: FloatArray, alpha: UInt8Array | None) -> Image.Image:
-    """The lightness as the sRGB grey g(L), full size, alpha kept."""
+    """The lightness as the sRGB grey g(L), alpha kept.
+
+    rgb: float32 (h, w, 3) in [0, 1] (a display-size copy); alpha: uint8 (h, w).
+    """
     gray = gray_level(rgb_to_lab(rgb)[..., 0])
     gray8 = np.round(gray * 255.0).astype(np.uint8)
     if alpha is not None:
@@ -249,7 +426,11 @@ def _to_uint8(rgb: FloatArray) -> UInt8Array:
 
 
 def score(original: UInt8Array, result: Image.Image) -> Scores:
-    """Compare a colorization with its colour original (uint8 (H, W, 3))."""
+    """Compare a colorization with its colour original (uint8 (H, W, 3)).
+
+    The page passes copies of both of at most SCORE_SIDE pixels a side
+    (`display_copy`), so the figures of a large photo are those of a smaller copy.
+    """
     pred = np.asarray(result.convert("RGB"))
     return Scores(
         psnr=psnr(original, pred),
@@ -269,17 +450,28 @@ def scores_markdown(scores: Scores) -> str:
         f"| Original | | | {scores.colorfulness_original:.1f} |\n\n"
         "PSNR and AuC compare the result with your colour original (higher is "
         "closer); AuC is the area under the curve of the share of pixels whose ab "
-        "error is within 0 to 150. Colorfulness is Hasler and Suesstrunk's, signed."
+        "error is within 0 to 150. Colorfulness is Hasler and Suesstrunk's, signed. "
+        f"A photo larger than {SCORE_SIDE} pixels is scored on copies of that "
+        "size."
     )
+
+
+def save_png(image: Image.Image, path: Path) -> Path:
+    """Write an L, LA, RGB or RGBA image as a PNG (`core.imageio.encode_png`)."""
+    path.write_bytes(encode_png(image))
+    return path
 
 
 def _result_dir(workdir: Path, now: float) -> Path:
     """A new folder for one request's files; folders older than an hour are removed."""
     results = workdir / "results"
-    results.mkdir(parents=True, exist_ok=True)
+    results.mkdir(mode=0o700, parents=True, exist_ok=True)
     for old in results.iterdir():
-        if now - old.stat().st_mtime > RESULT_MAX_AGE_S:
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            if now - old.stat().st_mtime > RESULT_MAX_AGE_S:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:  # removed meanwhile by another request
+            continue
     return Path(tempfile.mkdtemp(dir=results))
 
 
@@ -294,35 +486,51 @@ def colorize_photo(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
     out_dir: Path,
+    deadline: Deadline | None = None,
 ) -> PhotoResult:
     """Colorize one uploaded photo at full resolution and write it as a PNG.
 
     size: longer side the network sees. alternatives: samples drawn by a sampling
-    model (ignored by the others). A colour upload is colorized from its lightness and
-    scored against itself. Raises gr.Error for unusable files and settings.
+    model (ignored by the others). The full-size work is the Colorizer's banded path
+    on the decoded 8-bit pixels; the grey view and the colour original are copies
+    of at most DISPLAY_SIDE pixels a side, the scores are measured on copies of at
+    most SCORE_SIDE. A colour upload is colorized
+    from its lightness and scored against itself. Raises gr.Error for unusable files
+    and settings, and when `deadline` passes between steps.
     """
     _check_settings(size, saturation, temperature, alternatives)
-    rgb, alpha = read_photo(path, max_pixels=max_pixels, max_bytes=max_bytes)
+    pixels, alpha = read_photo(path, max_pixels=max_pixels, max_bytes=max_bytes)
+    name = _short_name(Path(str(path)))
     samples = _colorize(
         colorizer,
-        _model_input(rgb, alpha),
+        _model_input(pixels, alpha),
+        name=name,
         size=size,
         saturation=saturation,
         temperature=temperature,
         seeds=range(alternatives),
+        deadline=deadline,
     )
-    png = out_dir / f"{Path(str(path)).stem}-colorized.png"
-    samples[0].save(png, format="PNG")
+    color = is_color_photo(pixels)
+    small_rgb, small_alpha = display_pixels(pixels, alpha)
+    del pixels, alpha  # the full-size input is no longer needed
+    if deadline is not None:
+        deadline.check()
+    png = save_png(samples[0], out_dir / f"{Path(name).stem}-colorized.png")
+    previews = [display_copy(sample) for sample in samples]
     original, scores = None, None
-    if is_color_photo(rgb):
-        original8 = _to_uint8(rgb)
-        original = Image.fromarray(original8, mode="RGB")
-        scores = score(original8, samples[0])
+    if color:
+        original = Image.fromarray(_to_uint8(small_rgb), mode="RGB")
+        scores = score(
+            np.asarray(display_copy(original, SCORE_SIDE)),
+            display_copy(previews[0], SCORE_SIDE),
+        )
     return PhotoResult(
-        gray=_gray_image(rgb, alpha),
+        gray=_gray_image(small_rgb, small_alpha),
         color=samples[0],
+        preview=previews[0],
         png=png,
-        alternatives=samples if len(samples) > 1 else [],
+        alternatives=previews if len(previews) > 1 else [],
         original=original,
         scores=scores,
     )
@@ -337,25 +545,41 @@ def compare_models(
     temperature: float = ANNEALED_T,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline: Deadline | None = None,
 ) -> list[tuple[Image.Image, str]]:
     """The grey input, then every model's colorization (and the original, if colour).
 
-    Returns (full-size image, caption) pairs for a gallery; a sampling model shows its
-    first sample. Raises gr.Error for unusable files and settings.
+    Returns (image, caption) pairs for a gallery, each at most DISPLAY_SIDE pixels a
+    side (a photo's own size when it is smaller); a sampling model shows its first
+    sample, and the PSNR of a colour upload is measured on copies of at most
+    SCORE_SIDE pixels a side. Raises
+    gr.Error for unusable files and settings, and when `deadline` passes.
     """
     _check_settings(size, saturation, temperature, 1)
-    rgb, alpha = read_photo(path, max_pixels=max_pixels, max_bytes=max_bytes)
-    image = _model_input(rgb, alpha)
-    color = is_color_photo(rgb)
-    original8 = _to_uint8(rgb)
-    shown = [(_gray_image(rgb, alpha), "Grey input")]
-    for name, colorizer in colorizers.items():
+    pixels, alpha = read_photo(path, max_pixels=max_pixels, max_bytes=max_bytes)
+    name = _short_name(Path(str(path)))
+    image = _model_input(pixels, alpha)
+    color = is_color_photo(pixels)
+    small_rgb, small_alpha = display_pixels(pixels, alpha)
+    del pixels, alpha
+    original8 = _to_uint8(small_rgb)
+    scored8 = np.asarray(display_copy(Image.fromarray(original8), SCORE_SIDE))
+    shown = [(_gray_image(small_rgb, small_alpha), "Grey input")]
+    for model, colorizer in colorizers.items():
         result = _colorize(
-            colorizer, image, size=size, saturation=saturation, temperature=temperature
+            colorizer,
+            image,
+            name=name,
+            size=size,
+            saturation=saturation,
+            temperature=temperature,
+            deadline=deadline,
         )[0]
-        caption = name
+        result = display_copy(result)
+        caption = model
         if color:
-            caption += f" ({psnr(original8, np.asarray(result.convert('RGB'))):.1f} dB)"
+            pred = np.asarray(display_copy(result, SCORE_SIDE).convert("RGB"))
+            caption += f" ({psnr(scored8, pred):.1f} dB)"
         shown.append((result, caption))
     if color:
         shown.append((Image.fromarray(original8, mode="RGB"), "Original"))
@@ -382,11 +606,13 @@ def colorize_files(
     max_bytes: int = DEFAULT_MAX_BYTES,
     out_dir: Path,
     on_progress: Callable[[int, int], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> BatchResult:
     """Colorize several files into one zip of full-size PNGs (`<stem>.png` each).
 
-    A file that cannot be colorized is listed in the report and the others go on;
-    gr.Error when there is nothing to do or nothing worked.
+    A file that cannot be colorized is listed in the report and the others go on.
+    When `deadline` passes, the photos done so far are kept and the report says where
+    it stopped. gr.Error when there is nothing to do or nothing worked.
     """
     _check_settings(size, saturation, temperature, 1)
     if not paths:
@@ -400,39 +626,78 @@ def colorize_files(
     previews: list[tuple[Image.Image, str]] = []
     errors: list[str] = []
     taken: set[str] = set()
+    stopped = False
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_STORED) as archive:
         for i, path in enumerate(paths):
+            if deadline is not None and deadline.expired:
+                stopped = True
+                break
             if on_progress is not None:
                 on_progress(i, len(paths))
             try:
-                rgb, alpha = read_photo(
+                pixels, alpha = read_photo(
                     path, max_pixels=max_pixels, max_bytes=max_bytes
                 )
+                result = _colorize(
+                    colorizer,
+                    _model_input(pixels, alpha),
+                    name=_short_name(Path(str(path))),
+                    size=size,
+                    saturation=saturation,
+                    temperature=temperature,
+                )[0]
             except gr.Error as err:
                 errors.append(err.message)
                 continue
-            result = _colorize(
-                colorizer,
-                _model_input(rgb, alpha),
-                size=size,
-                saturation=saturation,
-                temperature=temperature,
-            )[0]
+            del pixels, alpha
             name = _unique_png_name(Path(str(path)).stem, taken)
-            with archive.open(name, "w") as member:
-                result.save(member, format="PNG")
-            thumb = result.copy()
-            thumb.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-            previews.append((thumb, name))
+            archive.writestr(name, encode_png(result))
+            previews.append((display_copy(result, PREVIEW_SIDE), name))
     if not previews:
         zip_path.unlink()
+        if stopped:
+            raise gr.Error(deadline.message if deadline is not None else "")
         raise gr.Error(
             f"None of the {len(paths)} files could be colorized: {errors[0]}"
         )
     report = f"**{len(previews)} of {len(paths)} photos colorized.**"
+    if stopped and deadline is not None:
+        report += f" {deadline.message}"
     if errors:
         report += " Could not colorize:\n\n" + "\n".join(f"- {e}" for e in errors)
     return BatchResult(zip_path, previews, report, len(previews), len(errors))
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None on another C library."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def releasing_memory(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a request handler so that freed memory goes back to the system after it.
+
+    Gradio runs handlers in a pool of threads and the Colorizer works in bands on
+    more threads; glibc keeps freed memory in each thread's arena, so a server that
+    decoded a 40 MP photo in one thread and the next in another would hold both
+    (measured: 1.6, 1.7 then 2.1 GB high-water over three requests). Trimming
+    after each request, once the handler's frame and its full-size arrays are gone,
+    keeps every request at the same peak.
+    """
+
+    @functools.wraps(handler)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        finally:
+            trim = _malloc_trim()
+            if trim is not None:
+                trim(0)
+
+    return wrapped
 
 
 def load_colorizers(
@@ -492,13 +757,6 @@ def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
         "mcp_server": False,
         "enable_monitoring": False,
     }
-
-
-def _upload_path(payload: Any) -> str | None:
-    """The file path in an unprocessed upload (Gradio's FileData as a dict)."""
-    if isinstance(payload, dict):
-        return payload.get("path")
-    return payload
 
 
 def _write_examples(folder: Path) -> list[tuple[str, str]]:
@@ -580,6 +838,7 @@ def build_demo(
     max_bytes: int = DEFAULT_MAX_BYTES,
     concurrency_limit: int = DEFAULT_CONCURRENCY,
     queue_size: int = DEFAULT_QUEUE_SIZE,
+    time_limit_s: float | None = DEFAULT_TIME_LIMIT_S,
     extra_tabs: Sequence[tuple[str, TabRenderer]] = (),
 ) -> gr.Blocks:
     """The app's page, queued, with the models loaded once and shared by all requests.
@@ -590,6 +849,8 @@ def build_demo(
         `launch_options` so that bigger uploads are refused while they arrive.
     concurrency_limit: photos colorized at once; others wait in a queue of
         `queue_size` requests (2 CPU cores are busiest with one at a time).
+    time_limit_s: seconds one request may take (checked between its steps); a
+        request past it stops with a message that says so. None: no limit.
     extra_tabs: (title, render) pairs; each `render()` adds its components and
         events inside a tab of its own after the colorization tabs (the survey).
     """
@@ -600,9 +861,15 @@ def build_demo(
     if not colorizers:
         raise ValueError("build_demo needs at least one colorizer")
     colorizers = dict(colorizers)
-    workdir = Path(tempfile.mkdtemp(prefix="colorize-demo-"))
+    workdir = Path(tempfile.mkdtemp(prefix="colorize-demo-"))  # mode 0700
     examples = _write_examples(workdir / "examples")
     limits = {"max_pixels": max_pixels, "max_bytes": max_bytes}
+
+    def roots() -> list[Path]:
+        # where Gradio stores uploads: the server's folder (read when it starts) and
+        # the page's cache (examples are copied there); both are GRADIO_TEMP_DIR or
+        # <temp>/gradio
+        return upload_roots(get_upload_folder(), demo.GRADIO_CACHE)
 
     def on_model(name: str):
         colorizer = _pick(colorizers, name)
@@ -616,37 +883,64 @@ def build_demo(
     def on_batch_model(name: str):
         return on_model(name)[:2]
 
+    @releasing_memory
     def on_colorize(path, name, size, saturation, temperature, alternatives):
+        deadline = Deadline(time_limit_s)
+        upload = accept_upload(path, roots())
+        colorizer = _pick(colorizers, name)
+        out_dir = _result_dir(workdir, time.time())
         result = colorize_photo(
-            _pick(colorizers, name),
-            _upload_path(path),
+            colorizer,
+            upload,
             size=int(size),
             saturation=float(saturation),
             temperature=float(temperature),
             alternatives=int(alternatives),
-            out_dir=_result_dir(workdir, time.time()),
+            out_dir=out_dir,
+            deadline=deadline,
             **limits,
         )
+        # the page gets display-size PNG files written here (fast, on all cores);
+        # handing Gradio images would make it encode them again, at full size
+        shown = result.png
+        if result.preview is not result.color:
+            shown = save_png(result.preview, out_dir / "preview.png")
+        original = None
+        if result.original is not None:
+            original = save_png(result.original, out_dir / "original.png")
+        samples = [
+            str(save_png(image, out_dir / f"alternative-{i + 1}.png"))
+            for i, image in enumerate(result.alternatives)
+        ]
         return (
-            (result.gray, result.png),
+            (str(save_png(result.gray, out_dir / "grey.png")), str(shown)),
             gr.update(value=str(result.png), interactive=True),
-            gr.update(value=result.alternatives, visible=bool(result.alternatives)),
-            gr.update(visible=result.original is not None),
-            result.original,
+            gr.update(value=samples, visible=bool(samples)),
+            gr.update(visible=original is not None),
+            None if original is None else str(original),
             scores_markdown(result.scores) if result.scores is not None else "",
         )
 
+    @releasing_memory
     def on_compare(path, size, saturation, temperature):
+        deadline = Deadline(time_limit_s)
         shown = compare_models(
             colorizers,
-            _upload_path(path),
+            accept_upload(path, roots()),
             size=int(size),
             saturation=float(saturation),
             temperature=float(temperature),
+            deadline=deadline,
             **limits,
         )
-        return gr.update(value=shown, visible=True)
+        out_dir = _result_dir(workdir, time.time())
+        files = [
+            (str(save_png(image, out_dir / f"{i}.png")), caption)
+            for i, (image, caption) in enumerate(shown)
+        ]
+        return gr.update(value=files, visible=True)
 
+    @releasing_memory
     def on_batch(
         paths,
         name,
@@ -655,13 +949,16 @@ def build_demo(
         temperature,
         progress=gr.Progress(),  # noqa: B008 (Gradio passes progress through this default)
     ):
+        deadline = Deadline(time_limit_s)
+        uploads = [accept_upload(p, roots()) for p in paths or []]
         result = colorize_files(
             _pick(colorizers, name),
-            [_upload_path(p) for p in paths or []],
+            uploads,
             size=int(size),
             saturation=float(saturation),
             temperature=float(temperature),
             out_dir=_result_dir(workdir, time.time()),
+            deadline=deadline,
             on_progress=lambda i, n: progress((i, n), desc="Colorizing", unit="photos"),
             **limits,
         )
@@ -803,7 +1100,8 @@ def build_demo(
             "concurrency_limit": concurrency_limit,
             # Gradio's own preprocessing opens uploads with Pillow and fails with a
             # bare "Error" on a file that is not an image; the handlers check files
-            # themselves (read_photo) and say what is wrong
+            # themselves: accept_upload (only files Gradio stored for an upload: a
+            # raw API call may name any path) and read_photo (says what is wrong)
             "preprocess": False,
         }
         for settings, handler in (

@@ -6,8 +6,9 @@ import math
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from benchmarks import performance_doc
+from benchmarks import performance_doc, web_upload
 from benchmarks import run as bench
 
 # (section path, key) that every run must fill with a positive number
@@ -28,6 +29,9 @@ FIGURES = [
     ("training.models.default@128", "images_per_s"),
     ("training.pipeline", "images_per_s"),
     ("training.pipeline", "over_training"),
+    ("web.color", "median_s"),
+    ("web.color", "median_cpu_s"),
+    ("web.color", "server_peak_mb"),
 ]
 MODEL_FIGURES = [
     "gflops",
@@ -199,3 +203,17 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
     assert calibration_table.main([f"x={tmp_path / 'missing.json'}"]) == 2
     (tmp_path / "bad.json").write_text("{")
     assert calibration_table.main([f"x={tmp_path / 'bad.json'}"]) == 2
+
+
+@pytest.mark.slow
+def test_web_benchmark_serves_the_app_and_reads_its_memory(tmp_path) -> None:
+    upload = web_upload.make_upload(tmp_path / "small.png", "gray", (1200, 800))
+    with Image.open(upload) as im:
+        assert im.mode == "L" and im.size == (1200, 800)
+    r = web_upload.measure_web(upload, repeats=1)
+    assert r["megapixels"] == pytest.approx(0.96)
+    assert all(_positive(r[k]) for k in ("median_s", "median_cpu_s", "first_s"))
+    assert r["server_peak_mb"] >= r["server_after_start_mb"] > 100
+    assert len(r["server_peak_after_each_call_mb"]) == 2
+    line = web_upload.format_web({"gray": r})
+    assert line.startswith("web colorize, 1.0 MP gray PNG") and "server peak" in line

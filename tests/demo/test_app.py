@@ -84,3 +84,62 @@ def test_build_demo_takes_extra_tabs(demo_colorizers):
 def test_launch_options_are_offline_and_limit_uploads():
     options = launch_options(max_bytes=1234)
     assert options["share"] is False and options["max_file_size"] == 1234
+
+
+@pytest.mark.slow
+def test_app_keeps_users_files_in_a_private_folder_gone_after_sigterm(tmp_path, photos):
+    """`python app.py` for real: uploads and results inside its 0700 folder, which
+    SIGTERM removes (kill -9 and the sweep at start: tests/demo/test_tempdirs.py)."""
+    import os
+    import signal
+    import socket
+    import stat
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    env.update(TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
+    url = f"http://127.0.0.1:{port}/"
+    log = open(tmp_path.parent / f"{tmp_path.name}-app.log", "wb")  # noqa: SIM115
+    db = f"sqlite:///{tmp_path.parent / (tmp_path.name + '-survey.db')}"
+    app = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), "--db", db],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert app.poll() is None, "the app stopped while starting"
+            assert time.monotonic() < deadline, "the app did not start"
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(1)
+        (run,) = tmp_path.glob(f"colorize-app-{app.pid}-*")
+        assert stat.S_IMODE(run.stat().st_mode) == 0o700
+        with open(photos["gray"], "rb") as f:
+            upload = httpx.post(f"{url}gradio_api/upload", files={"files": f}).json()
+        assert Path(upload[0]).is_relative_to(run / "gradio")
+        file = {"path": upload[0], "meta": {"_type": "gradio.FileData"}}
+        data = [file, "default", 128, 1, 0.38, 1]
+        call = httpx.post(f"{url}gradio_api/call/colorize", json={"data": data})
+        answer = httpx.get(
+            f"{url}gradio_api/call/colorize/{call.json()['event_id']}", timeout=120
+        ).text
+        assert "event: complete" in answer and f"file={run}" in answer
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        log.close()
+    assert list(tmp_path.iterdir()) == []

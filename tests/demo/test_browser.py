@@ -67,3 +67,17 @@ def test_browser_colorizes_an_uploaded_grey_photo(app_url, page, photos, tmp_pat
     with Image.open(tmp_path / download.suggested_filename) as png:
         assert png.format == "PNG" and png.size == color.size
     assert outside == []
+
+
+def test_browser_colorizes_an_example_photo(app_url, page):
+    """Examples live in Gradio's cache, so the upload-path check lets them through."""
+    page.goto(app_url)
+    page.get_by_text("No photo at hand? Try one of these").wait_for()
+    page.locator("button.gallery-item").first.click()  # the astronaut
+    page.locator("#photo-input img").wait_for()
+    page.locator("#colorize-button").click()
+    shown = page.locator("#result-slider img")
+    shown.nth(1).wait_for()
+    color = _fetch_image(page, shown.nth(1).get_attribute("src"))
+    assert color.size == (512, 512)  # scikit-image's astronaut, the first example
+    assert mean_chroma(color) > 2.0

@@ -130,3 +130,14 @@ def test_app_colorizes_many_files_into_a_zip(client, photos):
 def test_app_reaches_nothing_outside_this_machine(client, photos, outside_hosts):
     _colorize(client, photos["gray"])
     assert outside_hosts.hosts == []
+
+
+def test_app_says_nan_in_one_line(client, tmp_path):
+    values = np.linspace(0.0, 1.0, 64 * 48, dtype=np.float32).reshape(48, 64)
+    values[10, 20] = np.nan
+    Image.fromarray(values, mode="F").save(tmp_path / "nan.tif")
+    with pytest.raises(AppError) as info:
+        _colorize(client, tmp_path / "nan.tif")
+    message = str(info.value)
+    assert message.startswith("nan.tif: ") and "\n" not in message
+    assert "NaN" in message or "finite" in message
