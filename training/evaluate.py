@@ -68,6 +68,9 @@ __all__ = [
     "EvalConfig",
     "evaluate",
     "gray_baseline",
+    "hint_curve_rows",
+    "simulated_hints",
+    "summarize_hint_curve",
     "image_metrics",
     "main",
     "realism",
@@ -114,6 +117,85 @@ class EvalConfig:
     grid_images: int = field(
         default=12, metadata={"help": "photos shown in the report's grid"}
     )
+    hints: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "help": "hint counts K, e.g. 0 1 2 5 10 20 50 100: hint models are also "
+            "scored with K random points per photo (fixed seed; each the mean colour "
+            "of the original's 5x5 patch there): PSNR, AuC and stain rate per K"
+        },
+    )
+
+
+HINT_SEED = 0  # points of photo n come from default_rng((HINT_SEED, n))
+HINT_SEQUENCE = 100  # points drawn per photo (more when K is larger)
+HINT_PATCH_SIDE = 5  # a simulated hint's colour: the original's mean over this square
+
+
+def simulated_hints(
+    gt: np.ndarray, k: int, n: int, seed: int = HINT_SEED
+) -> list[tuple[int, int, tuple[int, int, int]]]:
+    """K hints for photo number n as a user who knows the true colours would give them.
+
+    gt: uint8 (H, W, 3) original. The points are the first K of a fixed random
+    sequence for (seed, n), so the hints for K include those for any smaller K; each
+    point's colour is the original's mean RGB over the 5x5 square around it (clipped
+    at the border), rounded to 8 bits. Returns [(x, y, (r, g, b)), ...].
+    """
+    h, w = gt.shape[:2]
+    rng = np.random.default_rng((seed, n))
+    points = rng.random((max(k, HINT_SEQUENCE), 2))[:k]  # one sequence for every K
+    ys = np.minimum((points[:, 0] * h).astype(int), h - 1)
+    xs = np.minimum((points[:, 1] * w).astype(int), w - 1)
+    half = HINT_PATCH_SIDE // 2
+    hints = []
+    for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
+        patch = gt[max(y - half, 0) : y + half + 1, max(x - half, 0) : x + half + 1]
+        colour = np.rint(patch.reshape(-1, 3).mean(axis=0)).astype(int)
+        hints.append((x, y, tuple(int(c) for c in colour)))
+    return hints
+
+
+def hint_curve_rows(
+    colorizer: Colorizer,
+    gt: np.ndarray,
+    gray: np.ndarray,
+    n: int,
+    counts: tuple[int, ...],
+    size: int,
+    temperature: float,
+) -> list[dict]:
+    """PSNR, AuC and stain rate of one photo colorized with K hints, each K in counts.
+
+    gt, gray: uint8 (H, W, 3) original and its grey rendering; n: the photo's number
+    (seeds its points). Returns one {"hints": K, "psnr", "auc", "stain_rate"} per K.
+    """
+    rows = []
+    for k in counts:
+        hints = simulated_hints(gt, k, n)
+        out = colorizer.colorize(gray, size, hints=hints, temperature=temperature)
+        pred = np.asarray(out.convert("RGB"))
+        rows.append(
+            {
+                "hints": int(k),
+                "psnr": metrics.psnr(gt, pred),
+                "auc": metrics.auc(metrics.ab_error_cmf(gt, pred)),
+                "stain_rate": metrics.stain_rate(gt, pred),
+            }
+        )
+    return rows
+
+
+def summarize_hint_curve(rows: list[dict]) -> dict[str, list[float]]:
+    """Means over photos per hint count: {"hints", "psnr", "auc", "stain_rate",
+    "images"} as lists in increasing K."""
+    counts = sorted({r["hints"] for r in rows})
+    out: dict[str, list[float]] = {key: [] for key in ("psnr", "auc", "stain_rate")}
+    for k in counts:
+        at_k = [r for r in rows if r["hints"] == k]
+        for key in out:
+            out[key].append(float(np.mean([r[key] for r in at_k])))
+    return {"hints": counts, **out, "images": len(rows) // max(len(counts), 1)}
 
 
 def gray_baseline(rgb: np.ndarray) -> np.ndarray:
@@ -307,6 +389,12 @@ def evaluate(
     originals: list[dict] = []
     grid: list[dict] = []
     features: dict[str, list[np.ndarray]] = {label: [] for label in [ORIGINAL, *labels]}
+    hinted = {label: c for label, c in colorizers.items() if c.takes_hints}
+    if cfg.hints and not hinted:
+        raise ValueError("--hints: none of the models takes hints (e.g. default-v2)")
+    if any(k < 0 for k in cfg.hints):
+        raise ValueError(f"--hints counts must be >= 0, got {list(cfg.hints)}")
+    hint_rows: dict[str, list[dict]] = {label: [] for label in hinted}
     for n, (key, data) in enumerate(iter_encoded(list_sources(list(cfg.data)))):
         if cfg.limit and n >= cfg.limit:
             break
@@ -348,6 +436,11 @@ def evaluate(
                 }
             )
             curves[label].append(image_curves)
+        if cfg.hints:
+            for label, c in hinted.items():
+                hint_rows[label] += hint_curve_rows(
+                    c, gt, gray, n, tuple(cfg.hints), cfg.size, cfg.temperature
+                )
         if cfg.report and n < cfg.grid_images:
             cells = {label: _thumbnail(pred) for label, pred in preds.items()}
             grid.append({"image": key, "cells": {**cells, ORIGINAL: _thumbnail(gt)}})
@@ -356,6 +449,9 @@ def evaluate(
     if not originals:
         raise FileNotFoundError(f"no photos in {list(cfg.data)}")
     summary = summarize_models(rows, originals, curves)
+    for label, hrows in hint_rows.items():
+        if hrows:
+            summary[label]["hint_curve"] = summarize_hint_curve(hrows)
     stacked: dict[str, np.ndarray] = {}
     if cfg.semantic:
         stacked = {label: np.stack(f) for label, f in features.items()}
@@ -521,6 +617,16 @@ def format_table(summary: dict) -> str:
             for k, _ in cols
         )
         lines.append(label.ljust(24) + cells)
+    for label, s in summary.items():
+        curve = s.get("hint_curve")
+        if not curve:
+            continue
+        lines.append(f"{label} with K random hints:  K  PSNR dB   AuC  stain")
+        for i, k in enumerate(curve["hints"]):
+            lines.append(
+                f"{'':>24}{k:>4}  {curve['psnr'][i]:7.3f}  {curve['auc'][i]:.4f}  "
+                f"{curve['stain_rate'][i]:.4f}"
+            )
     return "\n".join(lines)
 
 

@@ -415,6 +415,34 @@ def _grid_html(grid_paths: list[dict], rows: list[dict]) -> str:
     return f'<table class="grid">{"".join(lines)}</table>'
 
 
+def plot_hint_curves(summary: dict, path: Path) -> Path | None:
+    """PSNR, AuC and stain rate against the number of simulated hints, per hint
+    model (`training.evaluate --hints`); PNG at `path`, or None without such curves."""
+    curves = {
+        label: s["hint_curve"]
+        for label, s in summary["models"].items()
+        if s.get("hint_curve")
+    }
+    if not curves:
+        return None
+    panels = (("psnr", "PSNR (dB)"), ("auc", "AuC"), ("stain_rate", "stain rate"))
+    fig = Figure(figsize=(15, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    for i, (key, title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for label, curve in curves.items():
+            # K = 0 sits at x = 0.5 on the log axis
+            xs = [k if k else 0.5 for k in curve["hints"]]
+            ax.plot(xs, curve[key], "o-", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("random hints per photo (0 shown at 0.5)")
+        ax.set_ylabel(title)
+        ax.set_title(f"{title} against hints")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return _save_png(fig, path, summary, "summary.json models.<label>.hint_curve")
+
+
 def write_html_report(
     out_dir: str | Path, summary: dict, rows: list[dict], grid_paths: list[dict]
 ) -> Path:
@@ -436,6 +464,16 @@ def write_html_report(
                 "AuC curves: the fraction of pixels whose ab error is within each "
                 "threshold (0..150), mean over photos; the AuC is the area under each "
                 "curve divided by 150.",
+            )
+        )
+    hint_png = plot_hint_curves(summary, plots_dir / "hint_curves.png")
+    if hint_png is not None:
+        plots.append(
+            (
+                hint_png,
+                "Hint models with K random hints per photo (the original's mean colour "
+                "over a 5x5 square at each point; the points for K include those for "
+                "smaller K): means over photos.",
             )
         )
     cf_png = plot_colorfulness(summary, rows, plots_dir / "colorfulness.png")

@@ -18,10 +18,12 @@ from training.calibrate import calibrate, choose_alpha
 from training.evaluate import (
     EvalConfig,
     evaluate,
+    format_table,
     gray_baseline,
     image_metrics,
     main,
     realism,
+    simulated_hints,
     summarize,
     write_report,
 )
@@ -519,3 +521,43 @@ def test_record_holds_the_git_state_of_the_start(
     config = evaluate(cfg)["config"]
     assert started["photos"]
     assert config["commit"] == "start00" and config["dirty"] is False
+
+
+def test_simulated_hints_are_nested_patch_means() -> None:
+    gt = skimage.data.coffee()[::4, ::4]
+    five = simulated_hints(gt, 5, n=3)
+    assert simulated_hints(gt, 2, n=3) == five[:2]  # K hints include smaller K's
+    assert simulated_hints(gt, 5, n=4) != five  # another photo, other points
+    for x, y, colour in five:
+        patch = gt[max(y - 2, 0) : y + 3, max(x - 2, 0) : x + 3].reshape(-1, 3)
+        assert colour == tuple(int(c) for c in np.rint(patch.mean(axis=0)))
+    assert simulated_hints(gt, 0, n=3) == []
+
+
+def test_hint_curve_scores_hint_models_per_hint_count(photos, tmp_path) -> None:
+    model = create_model("default-v2", pretrained=False)
+    for layer in model.layers:  # a random model whose hints reach the output
+        if layer.name.endswith("_inject"):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([np.full_like(kernel, 0.05), bias])
+    path = tmp_path / "v2.weights.h5"
+    model.save_weights(path)
+    cfg = EvalConfig(
+        model=(f"default-v2={path}",),
+        data=(str(photos),),
+        size=64,
+        semantic=False,
+        report=False,
+        hints=(0, 3, 30),
+    )
+    result = evaluate(cfg)
+    [label] = [m for m in result["models"] if m.startswith("default-v2")]
+    curve = result["models"][label]["hint_curve"]
+    assert curve["hints"] == [0, 3, 30] and curve["images"] == 2
+    # K = 0 is the automatic colorization the main table scores
+    assert curve["psnr"][0] == pytest.approx(result["models"][label]["psnr"])
+    assert curve["psnr"][2] != curve["psnr"][0]
+    assert all(0.0 <= v <= 1.0 for v in curve["stain_rate"] + curve["auc"])
+    assert "with K random hints" in format_table(result["models"])
+    with pytest.raises(ValueError, match="none of the models takes hints"):
+        evaluate(EvalConfig(model=("default",), data=(str(photos),), hints=(1,)))
