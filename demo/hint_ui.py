@@ -24,7 +24,12 @@ __all__ = ["HintPanel", "hint_panel", "wire_hints"]
 
 CSS = """
 #hint-image img { cursor: crosshair; }
-#hint-swatches .caption-label { font-size: 0.75rem; }
+#hint-swatches .caption-label { font-size: 0.8rem; }
+#hint-swatches .grid-container {
+    grid-template-columns: repeat(3, minmax(0, 1fr));
+    grid-template-rows: none; grid-auto-rows: minmax(56px, auto);
+    margin-top: 1.6rem;
+}
 #hint-reason p { color: var(--body-text-color-subdued); margin: 0; }
 """
 

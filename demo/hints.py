@@ -359,11 +359,11 @@ def swatches(
     found: Sequence[tuple[tuple[int, int, int], float]],
 ) -> list[tuple[Image.Image, str]]:
     """Gallery items for suggested colours: a square of each, captioned with its
-    colour and its share of the model's probability."""
+    share of the model's probability (the picker then shows the chosen colour)."""
     return [
         (
             Image.new("RGB", (SWATCH_SIDE, SWATCH_SIDE), tuple(rgb)),
-            f"{color_to_hex(rgb)} {100 * p:.0f} %",
+            f"{100 * p:.1f} %" if p < 0.1 else f"{100 * p:.0f} %",
         )
         for rgb, p in found
     ]

@@ -157,8 +157,6 @@ def test_a_click_and_a_blue_turn_the_white_cup_blue(hint_app, coffee, tmp_path):
         hue, chroma = _mean_hue(color, x, y)
         want, _ = _mean_hue(Image.new("RGB", (WINDOW, WINDOW), BLUE), 7, 7)
         print(f"hue at the hint {hue:.0f} (chosen {want:.0f}), chroma {chroma:.1f}")
-        assert abs((hue - want + 180) % 360 - 180) < 20
-        assert chroma > 10
         assert page.locator("#hint-list").inner_text().count(BLUE) == 1
 
         # the downloaded PNG carries the hint
@@ -172,5 +170,23 @@ def test_a_click_and_a_blue_turn_the_white_cup_blue(hint_app, coffee, tmp_path):
         page.locator("#hint-undo").click()
         page.wait_for_function("() => !document.querySelector('#hint-list label')")
         page.screenshot(path=tmp_path / "undone.png", full_page=True)
+
+        # uploading the downloaded PNG brings its hint back
+        page.locator("#photo-input button[aria-label='Remove Image']").click()
+        page.locator("#photo-input input[type=file]").set_input_files(saved)
+        page.get_by_text("1 hint restored from").wait_for()
+        assert page.locator("#hint-list").inner_text().count(BLUE) == 1
+
+        # a model without hint inputs turns the controls off, saying why
+        page.locator("#hint-reason").wait_for(state="hidden")
+        page.get_by_label("Model", exact=True).first.click()
+        page.get_by_role("option", name="default", exact=True).click()
+        page.get_by_text("Hints are off: model 'default'").wait_for()
+        assert page.locator("#hint-add").is_disabled()
+        page.screenshot(path=tmp_path / "no-hint-model.png", full_page=True)
+
+        # last, the colour itself: blue around the point, as chosen
+        assert abs((hue - want + 180) % 360 - 180) < 20
+        assert chroma > 10
     finally:
         page_ctx.__exit__(None, None, None)

@@ -189,7 +189,7 @@ def test_clicks_map_from_the_preview_to_the_photo(hint_colorizer, photos, tmp_pa
     assert shares == sorted(shares, reverse=True)
     items = h.swatches(found)
     assert items[0][0].getpixel((0, 0)) == found[0][0]
-    assert items[0][1].endswith(f"{100 * shares[0]:.0f} %")
+    assert items[0][1] in (f"{100 * shares[0]:.0f} %", f"{100 * shares[0]:.1f} %")
     with pytest.raises(gr.Error, match="Colorize the photo first"):
         h.click_point(h.HintState(photo=str(big)), 1, 1)
 
