@@ -95,7 +95,9 @@ def test_a_hints_file_moves_the_colour_at_its_point_toward_its_colour(
     target = rgb_to_lab(np.array([BLUE], np.uint8))[0, 1:]
 
     assert _cli([photo], tmp_path / "auto", trained_weights) == 0
-    assert _cli([photo], tmp_path / "hinted", trained_weights, "--hints", str(hints))
+    assert (
+        _cli([photo], tmp_path / "hinted", trained_weights, "--hints", str(hints)) == 0
+    )
     assert capsys.readouterr().out.splitlines()[-1] == "1 colorized, 0 failed"
 
     before = np.linalg.norm(_ab(tmp_path / "auto" / "coffee.png", 80, 60) - target)
