@@ -80,7 +80,8 @@ def test_hints_go_out_in_the_png_and_json_and_come_back_in(
     assert read_png_hints(out.png) == hints
     assert read_hints(out.hints_json) == hints
     assert json.loads(out.hints_json.read_text())[0]["color"] == "#1e3ce6"
-    assert out.gray.size == (223, 149) and out.preview.size == (768, 513)
+    assert Image.open(out.gray).size == (223, 149)
+    assert out.preview.size == (768, 513)
     assert out.state.result == str(out.png) and out.state.size == (223, 149)
     # uploading the colorized PNG restores its hints
     again, message = h.new_photo(str(out.png), "cat-colorized.png")
