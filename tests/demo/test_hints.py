@@ -262,3 +262,24 @@ def test_a_trained_hint_turns_a_white_region_blue(trained_hint_colorizer, tmp_pa
     chroma = np.hypot(lab[..., 1].mean(), lab[..., 2].mean())
     print(f"hue {hue:.0f} (hint {want:.0f}), chroma {chroma:.1f}")
     assert abs((hue - want + 180) % 360 - 180) < 20 and chroma > 10
+
+
+def test_hints_are_in_pixels_of_the_photo_as_displayed(tmp_path):
+    """A JPEG stored 40 x 30 with EXIF orientation 6 (rotate 90) shows 30 x 40."""
+    rgb = np.zeros((30, 40, 3), np.uint8)
+    rgb[:, :20] = 200
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(rgb).save(path, exif=exif)
+
+    state, _ = h.new_photo(str(path), "turned.jpg")
+
+    assert state.size == (30, 40)
+    fine = tmp_path / "fine.json"
+    fine.write_text('[{"x": 29, "y": 39, "color": "#0000ff"}]')
+    assert h.load_hints(state, fine).hints == ((29, 39, (0, 0, 255)),)
+    wide = tmp_path / "wide.json"
+    wide.write_text('[{"x": 35, "y": 5, "color": "#0000ff"}]')
+    with pytest.raises(gr.Error, match=r"hint 1 at \(35, 5\) is outside the 30x40"):
+        h.load_hints(state, wide)
