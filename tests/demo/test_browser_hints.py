@@ -22,6 +22,7 @@ from core.colorspace import rgb_to_lab
 from core.hintfile import read_png_hints
 from demo import build_demo, launch_options
 from tests.browser import NEEDS_CHROMIUM, open_page
+from tests.demo.conftest import mean_chroma
 
 pytestmark = [
     pytest.mark.browser,
@@ -154,6 +155,11 @@ def test_a_click_and_a_blue_turn_the_white_cup_blue(hint_app, coffee, tmp_path):
 
         color = _fetch(page, shown.get_attribute("src"))
         assert color.size == (300, 200)
+        # the slider still compares the grey input with the new colorization
+        grey = _fetch(
+            page, page.locator("#result-slider img").nth(0).get_attribute("src")
+        )
+        assert grey.size == (300, 200) and mean_chroma(grey) < 0.5
         hue, chroma = _mean_hue(color, x, y)
         want, _ = _mean_hue(Image.new("RGB", (WINDOW, WINDOW), BLUE), 7, 7)
         print(f"hue at the hint {hue:.0f} (chosen {want:.0f}), chroma {chroma:.1f}")
