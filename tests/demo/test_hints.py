@@ -244,11 +244,11 @@ def test_a_trained_hint_turns_a_white_region_blue(trained_hint_colorizer, tmp_pa
     """The white cup of scikit-image's coffee photo, hinted blue."""
     import skimage.data
 
-    rgb = skimage.data.coffee()[::2, ::2]  # 200 x 300, the cup's rim is white
+    rgb = skimage.data.coffee()[::2, ::2]  # 300 x 200
     grey = np.round(rgb_to_lab(rgb)[..., 0] / 100 * 255).astype(np.uint8)
     path = tmp_path / "coffee.png"
     Image.fromarray(grey, mode="L").save(path)
-    x, y = 150, 40
+    x, y = 193, 49  # in the white of the cup
     state, _ = h.new_photo(str(path), "coffee.png")
     state = h.add_hint(replace(state, point=(x, y)), BLUE)
 
