@@ -2,13 +2,15 @@
 
     python -m core.colorize photos/ scans/*.tif --out colorized [--model default]
     python -m core.colorize photos/ --out variants --model cgan --samples 4 --seed 10
+    python -m core.colorize photo.jpg --out colorized --model default-v2 --hints h.json
     python -m core.colorize --list-models
 
 Each input `photo.jpg` becomes `<--out>/photo.png`, the same size as the input; with
 `--samples K` (sampling models such as cgan) it becomes K files `photo-s<seed>.png`,
 one per seed `--seed`, `--seed`+1, ... A file that cannot be colorized gets one line
 `error: <path>: <reason>` on stderr and the batch goes on; the last line on stdout is
-`N colorized, M failed`, counting output files.
+`N colorized, M failed`, counting output files. A model with hint inputs (default-v2)
+takes colour hints from `--hints FILE`, or from `<stem>.hints.json` beside each photo.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core.atomic import atomic_write_bytes, remove_stale_temps
-from core.colorizer import MAX_SIZE, Colorizer
+from core.colorizer import MAX_SIZE, Colorizer, Hint, HintError
 from core.config import add_dataclass_args, dataclass_from_args
+from core.hintfile import HintFileError, read_hints, sidecar_path
 from core.imageio import (
     DEFAULT_MAX_PIXELS,
     ImageLoadError,
@@ -96,12 +99,26 @@ sampling models:
   as above and counted on its own in `N colorized, M failed`. Other models ignore
   --seed and refuse --samples above 1.
 
+hints:
+  A model with hint inputs (default-v2) can be told the colour of some points: a JSON
+  file, a list of {{"x": int, "y": int, "color": "#rrggbb"}} with x and y in pixels of
+  the photo as displayed (after EXIF orientation), e.g.
+    [{{"x": 120, "y": 45, "color": "#2050e0"}}]
+  --hints FILE applies to every INPUT; without it, a file `<stem>.hints.json` beside
+  a photo (`a/photo.hints.json` for `a/photo.jpg`) is used for that photo, and a PNG
+  the web app saved carries its hints too (`--hints colorized.png`). A hints file that
+  is not JSON, has wrong fields or a point outside the photo gives a one-line `error:`
+  naming the file and the hint; that photo fails and the batch goes on. A model
+  without hint inputs refuses --hints, and ignores `<stem>.hints.json` files with a
+  `warning:`.
+
 exit status:
   0 every input was colorized; 1 some input failed (unreadable, corrupt, truncated,
   NaN or infinite pixels, over --max-pixels, no match, name clash, existing output);
   2 bad usage (unknown model, --size out of range, --seed below 0, --samples below 1
   or above 1 with a model that does not sample, no INPUT, missing or corrupt
-  weights).
+  weights, --hints with a model without hint inputs or a --hints file that cannot
+  be read).
 """
 
 
@@ -146,6 +163,14 @@ class ColorizeConfig:
         metadata={
             "help": "colorizations per photo with seeds seed, seed+1, ... "
             "(sampling models only)"
+        },
+    )
+    hints: str = field(
+        default="",
+        metadata={
+            "help": "JSON hints file (or a PNG the app saved) for every INPUT; "
+            "without it, <stem>.hints.json beside a photo is used (models with hint "
+            "inputs only, e.g. default-v2)"
         },
     )
     overwrite: bool = field(
@@ -409,14 +434,73 @@ def _one_line(err: ImageLoadError) -> str:
     return message
 
 
+def _job_hints(
+    job: Job, cfg: ColorizeConfig, colorizer: Colorizer
+) -> tuple[list[Hint], str] | str | None:
+    """The hints for one job and the file they came from, a one-line error, or None.
+
+    `--hints` applies to every job; otherwise `<stem>.hints.json` beside the input,
+    which a model without hint inputs ignores with a warning.
+    """
+    source = cfg.hints or None
+    if source is None:
+        sidecar = sidecar_path(job.source)
+        if not sidecar.is_file():
+            return None
+        if not colorizer.takes_hints:
+            log.warning(
+                "warning: %s: ignored, model %r has no hint inputs "
+                "(use --model default-v2)",
+                sidecar,
+                colorizer.name,
+            )
+            return None
+        source = str(sidecar)
+    try:
+        return read_hints(source), source
+    except HintFileError as err:
+        return f"{job.source}: {err}"
+
+
+def _colorize_hinted(
+    job: Job,
+    cfg: ColorizeConfig,
+    colorizer: Colorizer,
+    hints: list[Hint],
+    source: str,
+) -> Image.Image | str:
+    """Colorize one file with hints from `source`; the image or a one-line error."""
+    try:
+        return colorizer.colorize(
+            job.source,
+            cfg.size,
+            hints=hints,
+            temperature=cfg.temperature,
+            saturation=cfg.saturation,
+            max_pixels=cfg.max_pixels,
+            seed=job.seed,
+        )
+    except ImageLoadError as err:
+        return _one_line(err)
+    except HintError as err:
+        return f"{job.source}: {source}: {err}"
+
+
 def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | None:
     """Colorize one file and write its PNG atomically.
 
+    Hints come from `cfg.hints` or the input's `<stem>.hints.json` (see EPILOG).
     Returns None on success, else a one-line `<path>: <reason>` message.
     """
     refusal = _existing_output(job, cfg)
     if refusal is not None:
         return refusal
+    hinted = _job_hints(job, cfg, colorizer)
+    if isinstance(hinted, str):
+        return hinted
+    if hinted is not None:
+        result = _colorize_hinted(job, cfg, colorizer, *hinted)
+        return result if isinstance(result, str) else _write_png(job, result)
     try:
         image = colorizer.colorize(
             job.source,
@@ -439,7 +523,8 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
     encodes and writes the previous result. Each job gives the same PNG as
     `colorize_file`. The Colorizer takes one seed per pass, so the jobs run in one pass
     per seed (in order of first appearance), each in input order; errors are logged in
-    that order. Existing outputs are all checked before the first pass.
+    that order. Existing outputs are all checked before the first pass. Photos with
+    hints (`--hints`, `<stem>.hints.json`) are colorized one at a time, in their place.
     Temporary files that an earlier run killed while writing left in the output
     folders are removed first (`core.atomic.remove_stale_temps`).
     Returns (colorized, failed) output files; the plan's errors count as failed.
@@ -459,9 +544,13 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
         file=sys.stderr,
         disable=cfg.quiet or not sys.stderr.isatty(),
     )
-    passes: dict[int, list[tuple[Job, str | None]]] = {}
+    # per job: a refusal (existing output, bad hints file), or its hints, or None
+    passes: dict[int, list[tuple[Job, str | tuple[list[Hint], str] | None]]] = {}
     for job in plan.jobs:
-        passes.setdefault(job.seed, []).append((job, _existing_output(job, cfg)))
+        todo = _existing_output(job, cfg)
+        if todo is None:
+            todo = _job_hints(job, cfg, colorizer)
+        passes.setdefault(job.seed, []).append((job, todo))
     # outcomes in input order: a write in progress, or a one-line error
     queue: deque[Future[str | None] | str] = deque()
 
@@ -477,8 +566,9 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
 
     with ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
         for seed, jobs in passes.items():
+            # photos with hints are colorized one by one below, the others stream
             images = colorizer.colorize_iter(
-                (job.source for job, refusal in jobs if refusal is None),
+                (job.source for job, todo in jobs if todo is None),
                 cfg.size,
                 temperature=cfg.temperature,
                 saturation=cfg.saturation,
@@ -486,9 +576,15 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
                 seed=seed,
             )
             with closing(images):
-                for job, refusal in jobs:
-                    if refusal is not None:
-                        queue.append(refusal)
+                for job, todo in jobs:
+                    if isinstance(todo, str):
+                        queue.append(todo)
+                    elif todo is not None:
+                        hinted = _colorize_hinted(job, cfg, colorizer, *todo)
+                        if isinstance(hinted, str):
+                            queue.append(hinted)
+                        else:
+                            queue.append(writer.submit(_write_png, job, hinted))
                     else:
                         result = next(images)
                         if isinstance(result, ImageLoadError):
@@ -551,6 +647,17 @@ def _usage_error(cfg: ColorizeConfig, inputs: Sequence[str]) -> str | None:
         return f"--seed must be >= 0, got {cfg.seed}"
     if cfg.samples < 1:
         return f"--samples must be at least 1, got {cfg.samples}"
+    if cfg.hints and not spec.hints:
+        with_hints = [name for name in list_models() if get_spec(name).hints]
+        return (
+            f"--hints needs a model with hint inputs ({', '.join(with_hints)}); "
+            f"{cfg.model!r} has none"
+        )
+    if cfg.hints:
+        try:
+            read_hints(cfg.hints)
+        except HintFileError as err:
+            return f"--hints {err}"
     if cfg.samples > 1 and not spec.samples:
         sampling = [name for name in list_models() if get_spec(name).samples]
         return (

@@ -42,6 +42,8 @@ from core.models import ModelSpec, get_spec, list_models
 from core.quantize import ANNEALED_T
 from core.types import FloatArray, UInt8Array
 from core.weights import WEIGHTS_DIR, MissingWeightsError, read_manifest
+from demo.hint_ui import CSS as HINT_CSS
+from demo.hint_ui import hint_panel, wire_hints
 from demo.limits import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
@@ -749,7 +751,7 @@ def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     return {
         "share": False,
         "theme": _theme(),
-        "css": CSS,
+        "css": CSS + HINT_CSS,
         "max_file_size": max_bytes,  # refused while uploading, before any decoding
         "footer_links": ["api", "settings"],
         "ssr_mode": False,
@@ -1036,6 +1038,7 @@ def build_demo(
                             variant="primary",
                             elem_id="download-button",
                         )
+                        hints = hint_panel(colorizers)
                         alternatives = gr.Gallery(
                             label="Alternative colourings",
                             format="png",
@@ -1123,7 +1126,7 @@ def build_demo(
             api_visibility="private",
             queue=False,
         )
-        colorize_button.click(
+        colorized = colorize_button.click(
             on_colorize,
             inputs=[
                 photo,
@@ -1161,6 +1164,19 @@ def build_demo(
             outputs=[batch_zip, batch_previews, batch_report],
             api_name="colorize_many",
             **inference,
+        )
+        wire_hints(
+            hints,
+            colorizers=colorizers,
+            photo=photo,
+            settings=photo_settings,
+            slider=slider,
+            download=download,
+            colorized=colorized,
+            upload_path=_upload_path,
+            result_dir=lambda: _result_dir(workdir, time.time()),
+            limits=limits,
+            concurrency_limit=concurrency_limit,
         )
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency_limit)
     # the folder of examples and results goes when the page object does (or at exit)

@@ -33,3 +33,25 @@ def random_colorizer() -> Colorizer:
     """The default model with random weights: enough for shape and range checks."""
     keras.utils.set_random_seed(0)
     return Colorizer(create_model("default", pretrained=False), get_spec("default"))
+
+
+@pytest.fixture(scope="session")
+def trained_hint_colorizer() -> Colorizer:
+    """default-v2 with trained weights: the shipped file, else $COLORIZE_V2_WEIGHTS.
+
+    Until default-v2's weights ship, point COLORIZE_V2_WEIGHTS at a training run's
+    weights (e.g. runs/v2/last.weights.h5); without either the test is skipped.
+    """
+    from core.weights import MissingWeightsError
+
+    try:
+        return Colorizer.load("default-v2")
+    except MissingWeightsError:
+        pass
+    fallback = os.environ.get("COLORIZE_V2_WEIGHTS", "")
+    if not fallback or not os.path.isfile(fallback):
+        pytest.skip(
+            "needs trained default-v2 weights: core/weights/default-v2.weights.h5 is "
+            "not shipped yet and COLORIZE_V2_WEIGHTS does not name a weights file"
+        )
+    return Colorizer.load("default-v2", weights=fallback)
