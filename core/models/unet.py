@@ -31,9 +31,9 @@ from core.models.efficientnet_lite import (
     skip_tap_names,
 )
 from core.models.registry import ModelSpec, register_model
-from core.quantize import NUM_BINS
+from core.quantize import NUM_BINS, SOFT_SIGMA, bin_centers
 
-__all__ = ["DEFAULT_SPEC", "GrayToEncoderInput", "build_unet"]
+__all__ = ["DEFAULT_SPEC", "GrayToEncoderInput", "HintEvidence", "build_unet"]
 
 
 @keras.saving.register_keras_serializable(package="colorization")
@@ -56,6 +56,9 @@ def _conv_bn_relu(x, width: int, name: str):
 
 
 HINT_WIDTHS = (16, 32, 64, 96, 128)  # the hint branch's channels at strides 2 to 32
+# weight of a hint's own evidence in the logits of the cells it covers: log(1e-6) x 10
+# puts far bins 138 nats down, beyond any gap between the network's logits
+HINT_EVIDENCE = 10.0
 
 
 def _hint_branch(l_norm, hint_ab, hint_mask) -> dict[int, keras.KerasTensor]:
@@ -80,6 +83,48 @@ def _add_hints(x, hint: keras.KerasTensor, stride: int):
         x.shape[-1], 1, kernel_initializer="zeros", name=f"hint{stride}_inject"
     )(hint)
     return layers.Add(name=f"hint{stride}_add")([x, inject])
+
+
+@keras.saving.register_keras_serializable(package="colorization")
+class HintEvidence(layers.Layer):
+    """Adds the hints' own evidence to the 313 logits where hints cover the output.
+
+    Inputs: logits (B, h, w, 313), hint ab / 110 (B, H, W, 2) and hint mask
+    (B, H, W, 1), H = stride h. In each output cell, m is the share of its pixels that
+    carry a hint and ab their mean hint colour; the cell's logits gain
+    HINT_EVIDENCE m log(q + 1e-6), q the hint colour's soft encoding over the bins (a
+    Gaussian of sigma 5 around ab, normalised). It is the hint read as a strong
+    observation: where a person gave a colour, the distribution moves onto it at
+    once, untrained, however sure the network was of another colour; where no hint
+    lies, m = 0 and the logits are unchanged. The learned hint branch spreads the
+    colour to the region around it. No weights.
+    """
+
+    def __init__(self, stride: int, ab_scale: float = 110.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stride = int(stride)
+        self.ab_scale = float(ab_scale)
+
+    def call(self, logits, hint_ab, hint_mask):
+        s = self.stride
+        m = ops.average_pool(hint_mask, s, s, padding="valid")
+        ab_sum = ops.average_pool(hint_ab * hint_mask, s, s, padding="valid")
+        ab = self.ab_scale * ab_sum / ops.maximum(m, 1e-6)
+        centers = ops.convert_to_tensor(bin_centers())
+        d2 = ops.sum(ops.square(ab[..., None, :] - centers), axis=-1)
+        q = ops.softmax(-d2 / (2.0 * SOFT_SIGMA**2), axis=-1)
+        evidence = HINT_EVIDENCE * m * ops.log(q + 1e-6)
+        return logits + ops.cast(evidence, logits.dtype)
+
+    def compute_output_shape(self, logits_shape, *_shapes):
+        return logits_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "stride": self.stride,
+            "ab_scale": self.ab_scale,
+        }
 
 
 def build_unet(
@@ -143,6 +188,10 @@ def build_unet(
         x = layers.AveragePooling2D(2, name="head_pool")(x)
     if spec.output == "ab_bins":
         out = layers.Conv2D(NUM_BINS, 1, name="logits")(x)
+        if spec.hints:
+            out = HintEvidence(spec.output_stride, spec.ab_scale, name="hint_evidence")(
+                out, hint_ab, hint_mask
+            )
     else:
         out = layers.Conv2D(2, 1, activation="tanh", name="ab_norm")(x)
     model_inputs = inputs if len(inputs) > 1 else l_norm

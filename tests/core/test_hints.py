@@ -10,6 +10,7 @@ from PIL import Image
 from core.colorizer import HINT_PATCH, Colorizer, HintError, hint_maps
 from core.colorspace import rgb_to_lab
 from core.models import create_model, get_spec
+from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
 from training.train import load_init_weights
 
@@ -59,9 +60,16 @@ def test_v2_starts_as_the_shipped_model_with_logits_at_stride_4(
     assert out1.shape == (1, 48, 48, 313) and out2.shape == (1, 24, 24, 313)
     pooled = tf.nn.avg_pool2d(out1, 2, 2, "VALID").numpy()
     np.testing.assert_allclose(out2, pooled, atol=1e-4)
-    # the injections start at zero: hints change nothing before training
-    ab[..., 0], mask[..., 0] = 0.5, 1.0
-    np.testing.assert_allclose(v2([x, ab, mask]).numpy(), out2, atol=1e-5)
+    # the injections start at zero: before training a hint changes only the cells it
+    # covers (its own evidence), and those onto its colour
+    ab[0, 40:48, 40:48] = (0.4, -0.6)
+    mask[0, 40:48, 40:48] = 1.0
+    hinted = v2([x, ab, mask]).numpy()
+    covered = np.zeros((24, 24), bool)
+    covered[10:12, 10:12] = True
+    np.testing.assert_allclose(hinted[0][~covered], out2[0][~covered], atol=1e-5)
+    nearest = np.argmin(((bin_centers() - (44.0, -66.0)) ** 2).sum(-1))
+    assert np.all(hinted[0][covered].argmax(-1) == nearest)
 
 
 def test_hint_maps_place_each_hint_on_its_network_pixels() -> None:
