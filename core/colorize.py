@@ -3,6 +3,7 @@
     python -m core.colorize photos/ scans/*.tif --out colorized [--model default]
     python -m core.colorize photos/ --out variants --model cgan --samples 4 --seed 10
     python -m core.colorize photo.jpg --out colorized --model default-v2 --hints h.json
+    python -m core.colorize --examples --out colorized
     python -m core.colorize --list-models
 
 Each input `photo.jpg` becomes `<--out>/photo.png`, the same size as the input; with
@@ -35,6 +36,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from core.atomic import atomic_write_bytes, remove_stale_temps
 from core.colorizer import MAX_SIZE, Colorizer, Hint, HintError
 from core.config import add_dataclass_args, dataclass_from_args
+from core.examples import write_examples
 from core.hintfile import HintFileError, read_hints, sidecar_path
 from core.imageio import (
     DEFAULT_MAX_PIXELS,
@@ -183,6 +185,14 @@ class ColorizeConfig:
     list_models: bool = field(
         default=False,
         metadata={"help": "list the models and whether their weights ship, then exit"},
+    )
+    examples: bool = field(
+        default=False,
+        metadata={
+            "help": "also colorize the bundled example photos (scikit-image's "
+            "public-domain photos, made grey; their grey versions are written to "
+            "OUT/grey/)"
+        },
     )
 
 
@@ -628,8 +638,11 @@ def _usage_error(cfg: ColorizeConfig, inputs: Sequence[str]) -> str | None:
         spec = get_spec(cfg.model)
     except UnknownModelError as err:
         return str(err)
-    if not inputs:
-        return "no INPUT given; pass image files, folders or globs (see --help)"
+    if not inputs and not cfg.examples:
+        return (
+            "no INPUT given; pass image files, folders or globs, or --examples "
+            "(see --help)"
+        )
     if not cfg.out:
         return "--out DIR is required"
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
@@ -722,6 +735,12 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    if cfg.examples:
+        grey = [str(path) for path, _caption in write_examples(Path(cfg.out) / "grey")]
+        print(
+            f"{len(grey)} example photos in {Path(cfg.out) / 'grey'}", file=sys.stderr
+        )
+        inputs = [*grey, *inputs]
     plan = plan_batch(inputs, Path(cfg.out), seed=cfg.seed, samples=cfg.samples)
     colorizer = _load_colorizer(cfg)
     if isinstance(colorizer, str):

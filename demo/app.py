@@ -30,12 +30,12 @@ from typing import Any
 
 import gradio as gr
 import numpy as np
-import skimage.data
 from gradio.utils import get_upload_folder
 from PIL import Image
 
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
+from core.examples import write_examples
 from core.imageio import encode_png, load_pixels
 from core.metrics import ab_error_cmf, auc, colorfulness, psnr
 from core.models import ModelSpec, get_spec, list_models
@@ -103,13 +103,6 @@ REFUSED_UPLOAD = (
 RESULT_MAX_AGE_S = 3600.0  # results on disk are kept this long for downloads
 
 # scikit-image's bundled photos (no download), shown grey; licences from its docstrings
-EXAMPLES = (
-    ("astronaut", "Astronaut (NASA, public domain)"),
-    ("chelsea", "Cat (CC0, Stefan van der Walt)"),
-    ("coffee", "Coffee (CC0, Rachel Michetti)"),
-    ("rocket", "Rocket (SpaceX, public domain)"),
-    ("camera", "Camera (CC0, Lav Varshney)"),
-)
 
 CSS = """
 .gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
@@ -242,6 +235,10 @@ def accept_upload(payload: Any, roots: Sequence[Path]) -> Path | None:
     except (OSError, ValueError):  # missing, a loop, a NUL byte in the name
         pass
     raise gr.Error(REFUSED_UPLOAD)
+
+
+def _accepted(path: Path | None) -> str | None:
+    return None if path is None else str(path)
 
 
 def read_photo(
@@ -761,20 +758,6 @@ def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     }
 
 
-def _write_examples(folder: Path) -> list[tuple[str, str]]:
-    """Save the example photos as grey PNGs; returns (path, caption) pairs."""
-    folder.mkdir(parents=True, exist_ok=True)
-    examples = []
-    for name, caption in EXAMPLES:
-        rgb = getattr(skimage.data, name)()
-        rgb = np.repeat(rgb[..., None], 3, axis=-1) if rgb.ndim == 2 else rgb[..., :3]
-        gray = gray_level(rgb_to_lab(rgb)[..., 0])
-        path = folder / f"{name}.png"
-        Image.fromarray(np.round(gray * 255.0).astype(np.uint8), mode="L").save(path)
-        examples.append((str(path), caption))
-    return examples
-
-
 def _model_info(colorizer: Colorizer) -> str:
     return colorizer.spec.description or colorizer.spec.name
 
@@ -864,7 +847,9 @@ def build_demo(
         raise ValueError("build_demo needs at least one colorizer")
     colorizers = dict(colorizers)
     workdir = Path(tempfile.mkdtemp(prefix="colorize-demo-"))  # mode 0700
-    examples = _write_examples(workdir / "examples")
+    examples = [
+        (str(path), caption) for path, caption in write_examples(workdir / "examples")
+    ]
     limits = {"max_pixels": max_pixels, "max_bytes": max_bytes}
 
     def roots() -> list[Path]:
@@ -1173,7 +1158,7 @@ def build_demo(
             slider=slider,
             download=download,
             colorized=colorized,
-            upload_path=_upload_path,
+            upload_path=lambda payload: _accepted(accept_upload(payload, roots())),
             result_dir=lambda: _result_dir(workdir, time.time()),
             limits=limits,
             concurrency_limit=concurrency_limit,
