@@ -346,7 +346,8 @@ def render(
     state = replace(state, size=(w, h), scale=scale, result=str(png))
     # written with the parallel encoder: Pillow takes seconds for a 40 MP photo
     gray = out_dir / f"{stem}-grey.png"
-    atomic_write_bytes(gray, encode_png(photo_app._gray_image(rgb, alpha)))
+    small_rgb, small_alpha = photo_app.display_pixels(rgb, alpha)
+    atomic_write_bytes(gray, encode_png(photo_app._gray_image(small_rgb, small_alpha)))
     return Rendered(gray, png, hints_json, shown, state)
 
 
