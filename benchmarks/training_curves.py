@@ -1,0 +1,130 @@
+"""A training run's curves against crops seen, from its own records.
+
+    python -m benchmarks.training_curves --run runs/v2 --batch-size 16 \
+        --out docs/results/default-v2-training
+
+Reads RUN/steps.csv (loss per step) and RUN/metrics.csv (train and validation loss per
+epoch), and writes OUT-curves.png (the training loss, a moving mean over 50 steps,
+and the validation loss at each epoch's end, against the crops seen = steps x batch)
+and OUT-metrics.csv (the epoch rows with a `crops` column). Validation figures from
+`training.evaluate` summaries given with --eval CROPS=SUMMARY.json (KID, PSNR, stain
+rate of the model in that summary) are drawn in a second panel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core.atomic import atomic_write_bytes
+
+__all__ = ["main", "read_rows", "write_curves"]
+
+SMOOTH = 50  # steps in the moving mean of the training loss
+
+
+def read_rows(path: Path) -> list[dict[str, float]]:
+    """The rows of a CSV file of numbers, as floats."""
+    with Path(path).open(newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _eval_points(items: list[str]) -> list[tuple[float, dict]]:
+    points = []
+    for item in items:
+        crops, _, path = item.partition("=")
+        summary = json.loads(Path(path).read_text())["models"]
+        label = next(k for k in summary if k != "gray")
+        points.append((float(crops), summary[label]))
+    return sorted(points, key=lambda p: p[0])
+
+
+def write_curves(
+    run: Path, batch_size: int, out: str, evals: list[str] | None = None
+) -> tuple[Path, Path]:
+    """Write OUT-curves.png and OUT-metrics.csv; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    steps = read_rows(run / "steps.csv")
+    epochs = read_rows(run / "metrics.csv")
+    points = _eval_points(evals or [])
+    fig, axes = plt.subplots(
+        1, 2 if points else 1, figsize=(11 if points else 6, 4), squeeze=False
+    )
+    ax = axes[0][0]
+    loss = np.array([r["loss"] for r in steps])
+    crops = np.array([r["step"] for r in steps]) * batch_size
+    if len(loss) >= SMOOTH:
+        mean = np.convolve(loss, np.ones(SMOOTH) / SMOOTH, mode="valid")
+        ax.plot(crops[SMOOTH - 1 :], mean, label=f"train loss ({SMOOTH}-step mean)")
+    ax.plot(
+        [r["step"] * batch_size for r in epochs],
+        [r["val_loss"] for r in epochs],
+        "o-",
+        label="validation loss (no hints)",
+    )
+    ax.set_xlabel("crops seen")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if points:
+        ax2 = axes[0][1]
+        xs = [p[0] for p in points]
+        for key, label in (("kid", "KID x 1000"), ("stain_rate", "stain rate %")):
+            scale = 1000.0 if key == "kid" else 100.0
+            ax2.plot(xs, [scale * p[1][key] for p in points], "o-", label=label)
+        ax2.plot(xs, [p[1]["psnr"] for p in points], "s--", label="PSNR dB")
+        ax2.set_xlabel("crops seen")
+        ax2.grid(alpha=0.3)
+        ax2.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    png = Path(f"{out}-curves.png")
+    atomic_write_bytes(png, buf.getvalue())
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["epoch", "step", "crops", "train_loss", "val_loss"])
+    for r in epochs:
+        writer.writerow(
+            [
+                int(r["epoch"]),
+                int(r["step"]),
+                int(r["step"]) * batch_size,
+                f"{r['train_loss']:.4f}",
+                f"{r['val_loss']:.4f}",
+            ]
+        )
+    table = Path(f"{out}-metrics.csv")
+    atomic_write_bytes(table, text.getvalue().encode())
+    return png, table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.training_curves",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--run", type=Path, required=True, help="training run folder")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--out", required=True, help="path prefix of the two files")
+    parser.add_argument(
+        "--eval", nargs="*", default=[], help="CROPS=summary.json of training.evaluate"
+    )
+    args = parser.parse_args(argv)
+    for path in write_curves(args.run, args.batch_size, args.out, args.eval):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
