@@ -102,8 +102,14 @@ def test_a_hints_file_moves_the_colour_at_its_point_toward_its_colour(
 
     before = np.linalg.norm(_ab(tmp_path / "auto" / "coffee.png", 80, 60) - target)
     after = np.linalg.norm(_ab(tmp_path / "hinted" / "coffee.png", 80, 60) - target)
+    hinted_ab = _ab(tmp_path / "hinted" / "coffee.png", 80, 60)
+    cos = hinted_ab @ target / (np.linalg.norm(hinted_ab) * np.linalg.norm(target))
     print(f"ab distance to the hint at its point: {before:.1f} -> {after:.1f}")
-    assert after < 0.6 * before
+    print(f"hue angle to the hint's: {np.degrees(np.arccos(cos)):.1f} degrees")
+    # toward the hint: much nearer, and of its hue (the photo's lightness is kept,
+    # so a light pixel cannot take a dark blue's full chroma)
+    assert after < 0.7 * before
+    assert cos > np.cos(np.radians(20))
 
 
 def test_a_point_outside_the_photo_fails_that_photo_and_the_batch_goes_on(
