@@ -1,5 +1,4 @@
-"""`Colorizer`: the single entry point for inference (STYLE.md 2.3, COLORIZATION.md
-1.6).
+"""`Colorizer`: the single entry point for inference (docs/design.md 7.2 and 1.7).
 
     from core import Colorizer
     colorizer = Colorizer.load("default")
@@ -525,7 +524,7 @@ class Colorizer:
         per image; zeros when hints is None)."""
         batch = np.stack([_resize(x[..., None], shape) for x in luma])
         if self.spec.color_space == "yuv":
-            x = batch * 2.0 - 1.0  # Y in [0, 1] -> [-1, 1] (COLORIZATION.md 1.3)
+            x = batch * 2.0 - 1.0  # Y in [0, 1] -> [-1, 1] (docs/design.md 1.5)
         else:
             x = batch / 100.0
         inputs = [x.astype(np.float32)]
@@ -808,7 +807,7 @@ def compose(
     alpha: np.ndarray | None = None,
     color_space: str = "lab",
 ) -> Image.Image:
-    """Join full-resolution lightness with upsampled chroma (COLORIZATION.md 1.6).
+    """Join full-resolution lightness with upsampled chroma (docs/design.md 1.7).
 
     lab: float32 (H, W, 3) of the input in `color_space` (only channel 0, L or Y, is
     used); ab_small: float32 (h, w, 2) chroma (ab in CIE units, or U, V);

@@ -1,4 +1,4 @@
-"""Colour conversions and normalisation constants (COLORIZATION.md section 1).
+"""Colour conversions and normalisation constants (docs/design.md section 1).
 
 Contract, shared by the data pipeline, the losses and inference:
 
@@ -57,7 +57,7 @@ _RGB_TO_XYZ = np.array(
 )
 _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ)
 _WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
-# CIE Lab's constants (COLORIZATION.md 1.2): f(t) is linear below LAB_EPSILON (in
+# CIE Lab's constants (docs/design.md 1.3): f(t) is linear below LAB_EPSILON (in
 # XYZ / white) and below LAB_DELTA (in f), with slope LAB_KAPPA / 116
 LAB_EPSILON = 216.0 / 24389.0
 LAB_KAPPA = 24389.0 / 27.0
@@ -140,7 +140,7 @@ def lab_to_rgb(lab: FloatArray) -> FloatArray:
 
 
 def gray_level(lightness: FloatArray) -> FloatArray:
-    """sRGB grey level g(L) of a lightness with a = b = 0 (COLORIZATION.md 1.2).
+    """sRGB grey level g(L) of a lightness with a = b = 0 (docs/design.md 1.4).
 
     lightness: float (...) in [0, 100]. Returns float32 (...) in [0, 1].
     """
@@ -154,7 +154,7 @@ def gray_level_ops(l_norm):
     """`gray_level` in keras.ops, for use inside models (any Keras backend).
 
     l_norm: float tensor (...) of L / 100, clipped to [0, 1]. Returns g(L) (...) in
-    [0, 1], the sRGB grey level of the lightness (COLORIZATION.md 1.2).
+    [0, 1], the sRGB grey level of the lightness (docs/design.md 1.4).
     """
     from keras import ops
 
@@ -188,7 +188,7 @@ def yuv_to_rgb(yuv: FloatArray) -> FloatArray:
 
 # ---------------------------------------------------------------- TensorFlow versions
 # tf.where evaluates both branches, so every fractional power gets a clamped base
-# (COLORIZATION.md 1.4): otherwise the unused branch yields NaN gradients.
+# (docs/design.md 1.6): otherwise the unused branch yields NaN gradients.
 
 
 def rgb_to_lab_tf(rgb: tf.Tensor) -> tf.Tensor:

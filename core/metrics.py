@@ -1,4 +1,4 @@
-"""Colorization metrics (COLORIZATION.md section 6), on uint8 RGB images.
+"""Colorization metrics (docs/design.md section 5), on uint8 RGB images.
 
 Every function takes the ground truth and the prediction as uint8 (H, W, 3) arrays of
 the same shape and returns a Python float (or an array for curves).

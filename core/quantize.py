@@ -1,4 +1,4 @@
-"""The quantised ab space: Zhang et al.'s 313 bins (COLORIZATION.md section 2).
+"""The quantised ab space: Zhang et al.'s 313 bins (docs/design.md section 2).
 
 Bin centres, nearest-bin and soft encoding (TensorFlow, for training targets), the
 class-rebalancing prior and weights, and decoding of logits by argmax or annealed mean.
@@ -30,7 +30,7 @@ REBALANCE_LAMBDA = 0.5
 
 # For each a (step 10), the contiguous run of b values kept (Zhang's pts_in_hull order:
 # ascending a, then ascending b). This is data, like a physical constant; the table was
-# checked entry by entry in COLORIZATION.md 2.1, and `gamut_occupied_bins` derives the
+# checked entry by entry (docs/design.md 2.1), and `gamut_occupied_bins` derives the
 # in-gamut cells from the sRGB cube for the test that the two agree.
 _B_RUNS: dict[int, tuple[int, int]] = {
     -90: (50, 90),
@@ -105,7 +105,7 @@ def soft_encode_tf(ab: tf.Tensor) -> tf.Tensor:
 
 
 def smooth_prior(counts: np.ndarray, sigma: float = SOFT_SIGMA) -> np.ndarray:
-    """Gaussian-smoothed empirical prior over the bins (COLORIZATION.md 2.3 step 2).
+    """Gaussian-smoothed empirical prior over the bins (docs/design.md 2.3 step 2).
 
     counts: (313,) non-negative pixel counts. Returns float64 (313,) summing to 1.
     """
@@ -120,7 +120,7 @@ def smooth_prior(counts: np.ndarray, sigma: float = SOFT_SIGMA) -> np.ndarray:
 
 
 def rebalance_weights(prior: np.ndarray, lam: float = REBALANCE_LAMBDA) -> np.ndarray:
-    """Class-rebalancing weights w_q (COLORIZATION.md 2.3 step 3).
+    """Class-rebalancing weights w_q (docs/design.md 2.3 step 3).
 
     prior: float (313,) smoothed prior summing to 1.
     Returns float64 (313,) with sum(prior * w) == 1; the uniform part is taken over the
@@ -152,7 +152,7 @@ def decode_logits(logits: FloatArray, temperature: float = ANNEALED_T) -> FloatA
 def gamut_occupied_bins() -> np.ndarray:
     """Bins of the 10-unit grid that some sRGB colour quantises to (cell occupancy).
 
-    Derived from all 256**3 sRGB colours (COLORIZATION.md 2.1: 261 cells, all of them
+    Derived from all 256**3 sRGB colours (docs/design.md 2.1: 261 cells, all of them
     among Zhang's 313). Returns int64 (K, 2) grid-cell centres (a, b).
     """
     from core.colorspace import rgb_to_lab

@@ -10,7 +10,7 @@ offset, size, stride, requires_grad, backward_hooks[, metadata])`` and a storage
 persistent id ``('storage', <XxxStorage class>, key, location, numel, view_metadata)``.
 The restricted unpickler below admits only those globals (plus ``OrderedDict``) and maps
 them to plain local records, so no code from the file is ever run. See
-docs/COLORIZATION.md section 5.6.
+docs/design.md 3.3.1.
 """
 
 import dataclasses

@@ -124,7 +124,7 @@ TabRenderer = Callable[[], None]  # adds a tab's components and events when call
 
 @dataclass(frozen=True)
 class Scores:
-    """How close a colorization is to the colour original (COLORIZATION.md 6)."""
+    """How close a colorization is to the colour original (docs/design.md 5)."""
 
     psnr: float  # dB, capped at 100
     auc: float  # area under the ab-error CMF, 0..150, in percent

@@ -92,7 +92,7 @@ class CreateConfig:
         metadata={"help": "model whose fakes are shown; repeat for several models"}
     )
     per_model: int = field(
-        default=15,  # the student report's planned online survey (COLORIZATION.md 7.1)
+        default=15,  # the student report's planned online survey (docs/design.md 6.1)
         metadata={"help": "test pairs per model that each participant sees"},
     )
     fakes: str = field(

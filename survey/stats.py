@@ -7,7 +7,7 @@
     python -m survey.stats --study pilot [--table models|images|participants|times]
 
 Fool rate = fraction of test trials in which the colorization was judged real
-(COLORIZATION.md 7.2), with a Wilson 95 % interval and a participant-level bootstrap
+(docs/design.md 6.2), with a Wilson 95 % interval and a participant-level bootstrap
 (resample participants, pool their trials; B = 10,000, fixed seed, 2.5/97.5
 percentiles). Practice and attention-check trials are never scored; participants who
 failed an attention check are left out unless `exclude_flagged=False`
@@ -52,7 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Z_95 = 1.96
-BOOTSTRAP_B = 10_000  # COLORIZATION.md 7.2
+BOOTSTRAP_B = 10_000  # docs/design.md 6.3
 _BOOTSTRAP_CELLS = 4_000_000  # resampled indices held at once (32 MB of int64)
 
 # column -> dtype of the trials table (`load_trials`, `survey.export`)
@@ -137,7 +137,7 @@ def load_trials(url: str | Engine, study: str) -> pd.DataFrame:
 
 
 def wilson_interval(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials (COLORIZATION.md 7.2).
+    """Wilson score interval for k successes in n trials (docs/design.md 6.3).
 
     Returns (low, high) within [0, 1]; k = 32, n = 100 gives (0.237, 0.417).
     """

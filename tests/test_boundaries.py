@@ -1,5 +1,5 @@
-"""Package boundaries (STYLE.md): core depends on no application package, and the
-demo and the survey depend only on core and themselves."""
+"""Package boundaries (docs/design.md 7.1): core depends on no application package,
+and the demo and the survey depend only on core and themselves."""
 
 import ast
 from pathlib import Path

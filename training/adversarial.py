@@ -1,6 +1,6 @@
 """An adversarial training term: a critic that tells decoded chroma from real chroma.
 
-The cross-entropy over ab bins (COLORIZATION.md 2.4) rewards the most likely colour of
+The cross-entropy over ab bins (docs/design.md 4.2) rewards the most likely colour of
 each pixel on its own, and the annealed mean then averages the rest away: photos come
 out paler than real ones. This term adds a conditional patch critic (after the
 discriminators of pix2pix, Isola et al. 2017, and of Cao et al. 2017): it sees the

@@ -4,7 +4,7 @@
         --prior runs/default/prior.npz --data ../shared/data/val \
         --out reports/calibration
 
-Training with rebalanced weights w_q (COLORIZATION.md 2.3) tilts the predicted bin
+Training with rebalanced weights w_q (docs/design.md 2.3) tilts the predicted bin
 distribution towards rare, saturated colours, roughly by a factor w_q. Subtracting
 alpha * log(w_q) from the logits undoes that tilt in part (alpha = 0: as trained,
 alpha = 1: fully undone); it is a constant shift of the last layer's bias, so the chosen

@@ -8,7 +8,7 @@ the pipeline is made of TensorFlow ops only: its iterator can be saved in a
 `tf.train.Checkpoint` and restored at the exact same position.
 
 Training examples are random crops with scale jitter and horizontal flips, converted to
-Lab on the fly (COLORIZATION.md 1.6): the network input is the grey rendering g(L) of
+Lab on the fly (docs/design.md 4.1): the network input is the grey rendering g(L) of
 the crop, the target the crop's ab at the model's output resolution. Randomness is
 stateless: pass p over the data shuffles the shard order with the seed (seed, p), the
 photos inside shard s with (seed, p, s), and crops photo i of shard s with

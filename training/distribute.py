@@ -20,7 +20,8 @@ runs in the process (collective ops are configured at start-up), so call
 `make_strategy` first, before building models or datasets. Every worker must then run
 the same program: collectives (gradient all-reduce, checkpoint saves) need all workers.
 Under Keras 3 the robust path is a custom loop with `strategy.run` and losses averaged
-over the global batch (`tf.nn.compute_average_loss`), not `model.fit` (FIELD.md).
+over the global batch (`tf.nn.compute_average_loss`), not `model.fit`
+(docs/design.md 4.7).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 
 For each photo: convert it to grey (its own lightness, a = b = 0), colorize the grey
 image with each model through `Colorizer`, and compare with the original
-(COLORIZATION.md 6): PSNR, SSIM, mean CIEDE2000, stain rate (the share of pixels with a
+(docs/design.md 5): PSNR, SSIM, mean CIEDE2000, stain rate (the share of pixels with a
 confident false colour), colourfulness (signed and DDColor's absolute form, ratio to the
 originals, Delta-CF), AuC of the ab-error CDF (plain and class-rebalanced, with the mean
 CMF curves), semantic agreement of an ImageNet classifier, EfficientNet-Lite2 (top-1 and
@@ -266,7 +266,7 @@ def summarize(
         out[f"cf_{form}_originals"] = cf_gt
         out[f"cf_{form}_ratio"] = cf / cf_gt if cf_gt > 0 else math.nan
         out[f"delta_cf_{form}"] = abs(cf - cf_gt)
-        # labelled apart from Delta-CF, which compares dataset means (6.2)
+        # named apart from Delta-CF, which compares dataset means (docs/design.md 5.3)
         out[f"delta_cf_{form}_per_image"] = float(
             np.mean(
                 [

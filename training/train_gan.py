@@ -1,10 +1,10 @@
-"""Train the paper's conditional GAN ("cgan") on 64x64 photos (COLORIZATION.md 3).
+"""Train the paper's conditional GAN ("cgan") on 64x64 photos (docs/design.md 4.6).
 
     python -m training.train_gan --data ../shared/data/tiny64 --out runs/cgan \
         --iterations 1000
 
 Each iteration is one discriminator step, then one generator step, each on a fresh
-minibatch of photos with fresh noise z ~ U(-1, 1) (paper Algorithm 1, section 3.5):
+minibatch with fresh noise z ~ U(-1, 1) (paper Algorithm 1, docs/design.md 4.6):
 
 - D minimises binary cross-entropy on its logits, real [y, uv] = 1, fake
   [y, G(y, z)] = 0 (eq. 3);
@@ -154,7 +154,7 @@ def load_images(paths: list[str] | tuple[str, ...], limit: int = 0) -> UInt8Arra
 
 
 def yuv_example(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Condition and target of photos (COLORIZATION.md 1.3).
+    """Condition and target of photos (docs/design.md 1.5).
 
     rgb: float32 (..., H, W, 3) in [0, 1].
     Returns y = 2Y - 1, float32 (..., H, W, 1) in [-1, 1], and uv = (U / U_MAX,

@@ -1,4 +1,4 @@
-"""The paper's conditional GAN in YUV, after Cao et al. 2017 (COLORIZATION.md 3).
+"""The paper's conditional GAN in YUV, after Cao et al. 2017 (docs/design.md 3.5).
 
 Generator (registered as "cgan"): inputs `y`, float32 (B, 64, 64, 1), the luma as
 2Y - 1 in [-1, 1], and `z`, float32 (B, 100) noise in [-1, 1]. Output: normalised
@@ -9,7 +9,7 @@ Discriminator (not registered; only training uses it): the image [y, u, v], floa
 (B, 64, 64, 3) in [-1, 1], to one logit per image, float32 (B, 1). The sigmoid
 D(x) = sigmoid(logit) is applied by the losses (`from_logits`) and the accuracy.
 
-Both follow the tables of COLORIZATION.md 3.2 and 3.3 exactly (901,000 + 706 and
+Both follow docs/design.md 3.5.2 and 3.5.3 exactly (901,000 + 706 and
 4,316,545 + 1,792 parameters). Initialisation and BatchNorm settings are those of Cao's
 code, which builds on DCGAN-tensorflow.
 """
@@ -50,7 +50,7 @@ def _init() -> keras.initializers.Initializer:
 def build_generator(
     spec: ModelSpec, *, pretrained: bool = False, noise_dim: int | None = None
 ) -> keras.Model:
-    """Build the cGAN generator G(y, z) (COLORIZATION.md 3.2).
+    """Build the cGAN generator G(y, z) (docs/design.md 3.5.2).
 
     spec: the "cgan" spec (input_size 64; noise_dim 100).
     pretrained: ignored: nothing in the cGAN starts from pretrained weights (accepted
@@ -91,7 +91,7 @@ def build_generator(
 
 
 def build_discriminator() -> keras.Model:
-    """Build the cGAN discriminator D (COLORIZATION.md 3.3).
+    """Build the cGAN discriminator D (docs/design.md 3.5.3).
 
     Returns a Keras model: [y, u, v] float32 (B, 64, 64, 3), all normalised to
     [-1, 1] -> logit float32 (B, 1); D = sigmoid(logit) is the probability of "real".

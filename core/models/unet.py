@@ -1,5 +1,5 @@
-"""The default model: a U-Net decoder on an EfficientNet-Lite0 encoder (COLORIZATION.md
-5).
+"""The default model: a U-Net decoder on an EfficientNet-Lite0 encoder (docs/design.md
+3.2).
 
 Input: normalised lightness L / 100, float32 (B, H, W, 1) in [0, 1], H and W multiples
 of 32. Inside, the lightness becomes the grey photograph g(L) in three channels scaled
@@ -164,7 +164,7 @@ def build_unet(
         load_pretrained(base, encoder)
     for layer in base.layers:
         # Encoder BN stays in inference mode: batches are small on a CPU, and the
-        # ImageNet statistics beat those of 16 images (COLORIZATION.md 5.5).
+        # ImageNet statistics beat those of 16 images (docs/design.md 4.3).
         if isinstance(layer, layers.BatchNormalization):
             layer.trainable = False
     taps = skip_tap_names(encoder)  # strides 2, 4, 8, 16, 32
@@ -226,7 +226,7 @@ register_model(
         DEFAULT_SPEC,
         name="default-wide",
         weights="",
-        description="the default model with COLORIZATION.md 5.4's wider decoder "
+        description="the default model with docs/design.md 3.2.3's wider decoder "
         "(256, 128, 64, 32): about 1.8x its multiply-adds (no shipped weights)",
         defaults={"decoder_widths": (256, 128, 64, 32)},
     )

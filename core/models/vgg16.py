@@ -1,5 +1,5 @@
 """Zhang et al.'s modified VGG16 colorizer, regression and classification heads
-(COLORIZATION.md 4).
+(docs/design.md 3.4).
 
 Input: normalised lightness L / 100, float32 (B, H, W, 1) in [0, 1], H and W multiples
 of 8. The body is Zhang's `colorization_deploy_v2`: VGG16 without pooling (stride-2
@@ -7,8 +7,8 @@ convolutions instead), dilated conv5 and conv6, BatchNorm after blocks 1-7 and a
 transposed convolution back up to stride 4. Output at stride 4: 313 ab-bin logits
 ("vgg16-cls") or ab / 128 in [-1, 1] ("vgg16-reg").
 
-Optionally (section 4.4) conv1-conv4 start from, and keep, the ImageNet kernels of
-Keras' VGG16, read from a local copy of its no-top weights file.
+Optionally conv1-conv4 start from, and keep, the ImageNet kernels of Keras'
+VGG16, read from a local copy of its no-top weights file (docs/design.md 3.4.4).
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ __all__ = [
 
 VGG_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 CAFFE_MEANS = (103.939, 116.779, 123.68)  # VGG's BGR means on a 0-255 scale
-AB_SCALE = 128.0  # the paper's regression target is ab / 128 (section 4.2)
+AB_SCALE = 128.0  # the paper's regression target is ab / 128 (docs/design.md 3.4.2)
 
-# (block, convs, width, stride of the last conv, dilation): COLORIZATION.md 4.1
+# (block, convs, width, stride of the last conv, dilation): docs/design.md 3.4.1
 _BLOCKS: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 2, 64, 2, 1),
     (2, 2, 128, 2, 1),
@@ -68,7 +68,7 @@ class GrayToVggInput(layers.Layer):
     """L / 100 in [0, 1] -> VGG's Caffe input 255 g(L) - mean, in 3 channels.
 
     Input float32 (B, H, W, 1) in [0, 1]; output float32 (B, H, W, 3) in about
-    [-124, 152]: the grey photograph g(L) (COLORIZATION.md 1.2) on a 0-255 scale
+    [-124, 152]: the grey photograph g(L) (docs/design.md 1.4) on a 0-255 scale
     minus CAFFE_MEANS (the channels are equal, so the channel order does not matter).
     """
 
@@ -139,15 +139,15 @@ def build_vgg16(
     vgg_weights: str = "",
     imagenet_input: bool = False,
 ) -> keras.Model:
-    """Build Zhang et al.'s modified VGG16 (COLORIZATION.md 4).
+    """Build Zhang et al.'s modified VGG16 (docs/design.md 3.4).
 
-    width: multiplier on every body width (section 4.3); the heads keep 313 or 2.
+    width: multiplier on every body width (docs/design.md 3.4.3); heads keep 313 or 2.
     pretrained: start conv1-conv4 from Keras' ImageNet VGG16 weights, read from
         `default_vgg_weights_path()` unless `vgg_weights` names the file; those ten
         convolutions are then frozen (their BatchNorm layers still train). Needs
         width 1.0.
     vgg_weights: path of the no-top VGG16 weights file; implies `pretrained`.
-    imagenet_input: build the 3-channel Caffe-mean input of section 4.4 without
+    imagenet_input: build the 3-channel Caffe-mean input of docs/design.md 3.4.4 without
         loading any weights (to load weights trained from the ImageNet
         initialisation); implied by `pretrained` and `vgg_weights`.
     Returns a Keras model: float32 (B, H, W, 1) L / 100 in [0, 1], H and W multiples

@@ -1,4 +1,4 @@
-"""The cGAN generator and discriminator (COLORIZATION.md 3.2, 3.3) and its spec."""
+"""The cGAN generator and discriminator (docs/design.md 3.5.2, 3.5.3) and its spec."""
 
 import keras
 import numpy as np
@@ -83,7 +83,7 @@ def test_generator_parameter_count_and_shapes(generator) -> None:
 
 
 def test_generator_follows_the_table() -> None:
-    """Kernels and widths of section 3.2; y and Z appended after every block."""
+    """Kernels and widths of docs/design.md 3.5.2; y and Z appended after each block."""
     model = create_model("cgan", pretrained=False)
     table = [(7, 128, 130), (5, 64, 66), (5, 64, 66), (5, 64, 66), (5, 32, 34)]
     for i, (kernel, filters, channels) in enumerate(table, start=1):
@@ -170,7 +170,7 @@ def test_colorizer_runs_the_cgan_at_full_size_with_seeds(tmp_path) -> None:
     a, b = (outputs[s].astype(np.float32) for s in (0, 1))
     assert np.abs(a - b).mean() > 5.0  # another seed, other colours
     for out in (a, b):
-        # the full-resolution luma is kept (COLORIZATION.md 1.6), up to clipping
+        # the full-resolution luma is kept (docs/design.md 1.7), up to clipping
         luma = rgb_to_yuv(out / 255.0)[..., 0] * 255.0
         clipped = np.any((out == 0) | (out == 255), axis=-1)
         assert clipped.mean() < 0.5  # random weights give vivid colours

@@ -1,4 +1,4 @@
-"""Colour conversions against scikit-image (COLORIZATION.md 1.5 tolerances)."""
+"""Colour conversions against scikit-image (docs/design.md 1.6 tolerances)."""
 
 import numpy as np
 import pytest
@@ -75,7 +75,7 @@ def test_rgb_to_lab_accepts_uint8() -> None:
 def test_lab_ranges_on_grid(grid) -> None:
     lab = rgb_to_lab(grid)
     assert lab[:, 0].min() >= -1e-4 and lab[:, 0].max() <= 100.0 + 1e-3
-    # COLORIZATION.md 1.2: a in [-86.18, 98.23], b in [-107.86, 94.48] over all sRGB.
+    # docs/design.md 1.3: a in [-86.18, 98.23], b in [-107.86, 94.48] over all sRGB.
     assert -86.3 <= lab[:, 1].min() and lab[:, 1].max() <= 98.3
     assert -107.9 <= lab[:, 2].min() and lab[:, 2].max() <= 94.5
     white = rgb_to_lab(np.ones(3))
@@ -106,7 +106,7 @@ def test_lab_to_rgb_matches_skimage_on_random_lab(random_lab) -> None:
         ours8 = np.round(rgb * 255).astype(np.int16)
         ref8 = np.round(ref * 255).astype(np.int16)
         assert np.abs(ours8 - ref8).max() <= 1
-        # COLORIZATION.md 1.5 measured 99.994 % identical after rounding
+        # docs/design.md 1.6; measured 99.994 % identical after rounding
         assert np.mean(np.all(ours8 == ref8, axis=-1)) >= 0.999
 
 
@@ -114,7 +114,7 @@ def test_lab_to_rgb_matches_skimage_on_random_lab(random_lab) -> None:
     "lab",
     [
         (50.0, 127.0, 127.0),
-        (0.0, 0.0, 100.0),  # fz < 0: the clamp of COLORIZATION.md 1.2
+        (0.0, 0.0, 100.0),  # fz < 0: the clamp of docs/design.md 1.3
         (100.0, -128.0, 0.0),
         (100.0, 0.0, 0.0),
         (0.0, -128.0, -128.0),
@@ -188,7 +188,7 @@ def test_gray_level_equals_neutral_lab() -> None:
     assert g.dtype == np.float32 and g.shape == lightness.shape
     lab = np.stack([lightness, np.zeros_like(lightness), np.zeros_like(lightness)], -1)
     rgb = lab_to_rgb(lab)
-    # a = b = 0 is neutral up to the reference-white mismatch of COLORIZATION.md 1.1
+    # a = b = 0 is neutral up to the reference-white mismatch of docs/design.md 1.2
     assert np.abs(rgb - g[:, None]).max() <= 1e-4
     np.testing.assert_allclose(g, skimage.color.lab2rgb(lab)[:, 1], atol=1e-4)
     assert g[0] == 0.0 and abs(g[-1] - 1.0) <= 1e-5

@@ -1,4 +1,4 @@
-"""The model registry and every registered model (COLORIZATION.md 5)."""
+"""The model registry and every registered model (docs/design.md 3)."""
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""The 313 ab bins, soft encoding, rebalancing and decoding (COLORIZATION.md 2)."""
+"""The 313 ab bins, soft encoding, rebalancing and decoding (docs/design.md 2)."""
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ from core.quantize import (
     soft_encode_tf,
 )
 
-# COLORIZATION.md 2.1: for each a, the contiguous run (b from, b to, count).
+# docs/design.md 2.1: for each a, the contiguous run (b from, b to, count).
 ZHANG_RUNS = {
     -90: (50, 90, 5),
     -80: (20, 90, 8),
@@ -81,7 +81,7 @@ def test_occupied_cells_are_among_the_313(srgb_ab) -> None:
     cells = np.unique(np.round(srgb_ab / 10.0).astype(np.int64), axis=0) * 10
     centres = {tuple(x) for x in bin_centers().astype(np.int64).tolist()}
     assert {tuple(x) for x in cells.tolist()} <= centres
-    assert len(cells) == 261  # COLORIZATION.md 2.1 (step 3 finds every cell)
+    assert len(cells) == 261  # docs/design.md 2.1 (every occupied cell)
 
 
 @pytest.mark.slow

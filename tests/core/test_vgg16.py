@@ -1,4 +1,4 @@
-"""Zhang et al.'s modified VGG16, "vgg16-reg" and "vgg16-cls" (COLORIZATION.md 4)."""
+"""Zhang et al.'s modified VGG16, "vgg16-reg" and "vgg16-cls" (docs/design.md 3.4)."""
 
 from pathlib import Path
 
@@ -261,7 +261,7 @@ def test_imagenet_weights_land_in_conv1_to_conv4(imagenet_model, vgg_file) -> No
     # the BN after the frozen convs, and everything from conv5 on, still trains
     for name in ("conv1_bn", "conv4_bn", "conv5_1", "conv8_up", "logits"):
         assert model.get_layer(name).trainable
-    # 7,635,264 frozen parameters (COLORIZATION.md 4.4); conv1_1 takes 3 channels
+    # 7,635,264 frozen parameters (docs/design.md 3.4.4); conv1_1 takes 3 channels
     frozen = _count(w for n in OURS.values() for w in model.get_layer(n).weights)
     assert frozen == 7_635_264
     assert _count(model.trainable_weights) == 32_235_385 + 2 * 9 * 64 - frozen

@@ -30,8 +30,8 @@ from tests.survey.conftest import T0, StudyMaker
 @pytest.mark.parametrize(
     ("k", "n", "low", "high"),
     [
-        (32, 100, 0.237, 0.417),  # COLORIZATION.md 7.2
-        (0, 20, 0.0, 0.161),  # COLORIZATION.md 7.2
+        (32, 100, 0.237, 0.417),  # docs/design.md 6.3
+        (0, 20, 0.0, 0.161),  # docs/design.md 6.3
         # by hand: centre = (0.5 + 1.96^2/20) / (1 + 1.96^2/10) = 0.5,
         # half = 1.96 / 1.38416 * sqrt(0.025 + 3.8416/400) = 0.263410
         (5, 10, 0.236590, 0.763410),

@@ -75,7 +75,7 @@ def _check_batch(lightness: np.ndarray, ab: np.ndarray, batch: int) -> None:
     assert lightness.shape == (batch, SIZE, SIZE, 1) and lightness.dtype == np.float32
     assert ab.shape == (batch, SIZE // 2, SIZE // 2, 2) and ab.dtype == np.float32
     assert lightness.min() >= -1e-3 and lightness.max() <= 100.0 + 1e-3
-    # the sRGB range of a and b (COLORIZATION.md 1.2)
+    # the sRGB range of a and b (docs/design.md 1.3)
     assert ab[..., 0].min() >= -87 and ab[..., 0].max() <= 99
     assert ab[..., 1].min() >= -108 and ab[..., 1].max() <= 95
     assert lightness.std() > 5 and np.abs(ab).mean() > 1  # real photos, not blank
