@@ -25,7 +25,13 @@ from typing import Any
 from core.atomic import atomic_write_bytes
 from core.config import add_dataclass_args, dataclass_from_args
 
-__all__ = ["DocConfig", "fill_template", "main", "performance_markdown"]
+__all__ = [
+    "DocConfig",
+    "fill_template",
+    "main",
+    "performance_markdown",
+    "repo_relative",
+]
 
 log = logging.getLogger(__name__)
 
@@ -373,6 +379,17 @@ def performance_markdown(
     return "\n".join(lines)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def repo_relative(text: str, repo: Path = REPO) -> str:
+    """`text` with absolute paths inside the repository, or beside it, written relative
+    to it (`/x/repo/docs` -> `docs`, `/x/shared/data` -> `../shared/data`), so that the
+    page does not record the machine it was made on."""
+    text = text.replace(f"{repo}/", "")
+    return text.replace(f"{repo.parent}/", "../")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.performance_doc",
@@ -399,7 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     command = "python -m benchmarks.performance_doc"
-    markdown = performance_markdown(before, after, reading, command, quality)
+    markdown = repo_relative(
+        performance_markdown(before, after, reading, command, quality)
+    )
     atomic_write_bytes(Path(cfg.out), markdown.encode())
     print(cfg.out)
     return 0
