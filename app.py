@@ -191,12 +191,22 @@ def _serve(cfg: AppConfig, weights: dict[str, Path]) -> int:
             file=sys.stderr,
         )
         return 2
-    log.info("survey: participants open %s?study=NAME", survey_url)
+    # quiet: Gradio's own lines invite a public share link, against this app's
+    # offline promise; the addresses are printed here instead
     demo.launch(
         server_name=cfg.host,
         server_port=cfg.port,
+        quiet=True,
+        prevent_thread_lock=True,
         **launch_options(max_bytes=cfg.max_bytes),
     )
+    print(f"colorize app: http://{cfg.host}:{cfg.port}", flush=True)
+    print(f"survey: participants open {survey_url}?study=NAME", flush=True)
+    print("stop with Ctrl+C", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
