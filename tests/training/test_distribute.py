@@ -177,9 +177,14 @@ def _run(
     )
 
 
+# a safety net against a hung process, far above a run's time on a loaded machine
+# (the processes of `_Runs` start at once and share the cores)
+SUBPROCESS_TIMEOUT_S = 1200
+
+
 def _finish(proc: subprocess.Popen, expect: int = 0) -> str:
     try:
-        stdout, stderr = proc.communicate(timeout=180)
+        stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
