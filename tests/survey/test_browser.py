@@ -37,6 +37,7 @@ DISPLAY_MS = 15_000
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # Chromium and a running app
     NEEDS_CHROMIUM,
     # Gradio's queue uses pandas options that pandas 3 deprecates
     pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),

@@ -8,6 +8,9 @@ from PIL import Image
 from core.models import create_model
 from training.compare import main
 
+# builds the three paper models and runs the whole comparison
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> dict[str, str]:

@@ -39,6 +39,9 @@ from training.shard import ShardConfig, write_shards
 from training.shard import main as shard_main
 from training.train import TrainConfig, Trainer, load_init_weights, resolve_config
 
+# training in subprocesses, several at once: minutes on a laptop
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "tiny-test-lab"
 SIZE = 32

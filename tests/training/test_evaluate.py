@@ -89,6 +89,7 @@ def test_rebalanced_cmf_weights_rare_colours() -> None:
     np.testing.assert_allclose(plain, uniform)  # a uniform prior changes nothing
 
 
+@pytest.mark.slow
 def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
     cfg = EvalConfig(
         model=(f"default={weights_file}",), data=(str(photos),), size=64, semantic=False
@@ -109,6 +110,7 @@ def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
         assert len(list(csv.DictReader(f))) == 4  # 2 photos x (grey + model)
 
 
+@pytest.mark.slow
 def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None:
     from core.colorizer import Colorizer
 
@@ -139,6 +141,7 @@ def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None
     assert choose_alpha(band[3:]) == 0.7  # none reaches the floor: the nearest
 
 
+@pytest.mark.slow
 def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> None:
     run = tmp_path / "run"
     run.mkdir()
@@ -302,6 +305,7 @@ def judge() -> SemanticJudge:
     return judge
 
 
+@pytest.mark.slow
 def test_semantic_judge_classifies_reference_images(judge) -> None:
     chelsea, coffee = skimage.data.chelsea(), skimage.data.coffee()
     top5 = judge.top5([chelsea, coffee, chelsea])
@@ -314,6 +318,7 @@ def test_semantic_judge_classifies_reference_images(judge) -> None:
     assert len(judge.describe()["weights_sha256"]) == 64
 
 
+@pytest.mark.slow
 def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> None:
     cfg = EvalConfig(
         model=(f"default={weights_file}",),
@@ -336,6 +341,7 @@ def test_evaluate_reports_semantic_agreement(photos, weights_file, judge) -> Non
     )
 
 
+@pytest.mark.slow
 def test_calibration_reports_semantic_agreement(photos, weights_file, judge) -> None:
     from core.colorizer import Colorizer
 
@@ -360,6 +366,7 @@ def test_calibration_reports_semantic_agreement(photos, weights_file, judge) -> 
     )
 
 
+@pytest.mark.slow
 def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> None:
     other = tmp_path / "other" / "best.weights.h5"
     other.parent.mkdir()
