@@ -16,6 +16,7 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+WAIT_MS = 300_000
 NEEDS_CHROMIUM = pytest.mark.skipif(
     not CHROMIUM.is_file(),
     reason="needs Chromium at /usr/bin/chromium "
@@ -33,7 +34,8 @@ def open_page() -> Iterator:
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
+            # a safety net for every wait, far above a step's time on a loaded machine
+            page.set_default_timeout(WAIT_MS)
             yield page
         finally:
             browser.close()

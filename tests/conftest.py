@@ -1,6 +1,11 @@
-"""Shared fixtures: deterministic seeds and a small random-weight Colorizer."""
+"""Shared fixtures: deterministic seeds, the root logger restored after every test,
+and a small random-weight Colorizer; a run that leaves a new file or folder at the top
+of the checkout fails."""
 
+import logging
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # nothing in the tests may reach the internet (gradio_client asks the Hugging Face hub)
@@ -14,12 +19,53 @@ import pytest  # noqa: E402 (as above)
 from core.colorizer import Colorizer  # noqa: E402 (as above)
 from core.models import create_model, get_spec  # noqa: E402 (as above)
 
+ROOT = Path(__file__).resolve().parents[1]
+_TOP_LEVEL = pytest.StashKey[set[str]]()
+# written by the tools themselves, not by a test
+CACHES = {".pytest_cache", ".ruff_cache", "__pycache__"}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.stash[_TOP_LEVEL] = {p.name for p in ROOT.iterdir()}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test left something at the top of the checkout (tests
+    write under tmp_path; e.g. a main() run in the checkout makes `survey.db`)."""
+    before = session.stash.get(_TOP_LEVEL, None)
+    if before is None:
+        return
+    new = sorted({p.name for p in ROOT.iterdir()} - before - CACHES)
+    if new:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = f"tests left {', '.join(new)} in {ROOT}: write under tmp_path"
+        if reporter is not None:
+            reporter.write_line("")
+            reporter.write_line(f"ERROR: {message}", red=True, bold=True)
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     """Seed Python, NumPy and TensorFlow (through Keras) before every test."""
     keras.utils.set_random_seed(0)
     np.random.seed(0)  # noqa: NPY002 (legacy global state some libraries still read)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo the logging set-up of a command's main() called in-process.
+
+    `logging.basicConfig(force=True)` in a main() binds a handler to the sys.stderr of
+    that moment, which under capsys/capfd is a capture stream closed after the test:
+    left in place, a later test's log records print "--- Logging error ---" tracebacks.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -6,10 +6,12 @@ import math
 from pathlib import Path
 
 import pytest
+import skimage.data
 from PIL import Image
 
 from benchmarks import performance_doc, web_upload
 from benchmarks import run as bench
+from training.shard import ShardConfig, write_shards
 
 # (section path, key) that every run must fill with a positive number
 FIGURES = [
@@ -52,8 +54,19 @@ def _get(data: dict, path: str) -> dict:
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> tuple[dict, Path]:
-    out = tmp_path_factory.mktemp("bench") / "quick.json"
-    assert bench.main(["--quick", "--folder-images", "4", "--out", str(out)]) == 0
+    """A --quick run on data made here (no ../shared): scikit-image's samples as
+    the photos (the fallback of an empty --photos folder) and as training shards."""
+    root = tmp_path_factory.mktemp("bench")
+    photos = root / "photos"
+    photos.mkdir()
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        Image.fromarray(getattr(skimage.data, name)()).save(photos / f"{name}.png")
+    shards = root / "shards"
+    write_shards(ShardConfig(src=str(photos), out=str(shards), per_shard=2))
+    out = root / "quick.json"
+    args = ["--quick", "--folder-images", "4", "--out", str(out)]
+    args += ["--photos", str(root / "no-photos"), "--data", str(shards)]
+    assert bench.main(args) == 0
     return json.loads(out.read_text()), out
 
 

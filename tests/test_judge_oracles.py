@@ -2,6 +2,7 @@
 named; the command writes its table from a real judge run."""
 
 import numpy as np
+import pytest
 import skimage.data
 from PIL import Image
 
@@ -55,6 +56,7 @@ def test_renderings_keep_lightness_and_change_chroma_as_named() -> None:
         )
 
 
+@pytest.mark.slow
 def test_command_writes_the_table_from_a_judge_run(tmp_path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()

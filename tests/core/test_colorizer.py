@@ -212,6 +212,7 @@ def test_network_shape() -> None:
         assert max(nh, nw) <= 256 + 16
 
 
+@pytest.mark.slow
 def test_batch_equals_single(random_colorizer, grey8, rng) -> None:
     images = [
         grey8,
@@ -496,6 +497,7 @@ def test_yuv_model_keeps_luma(grey8) -> None:
     assert raw.shape == (32, 32, 2) and np.abs(raw).max() <= 1.0
 
 
+@pytest.mark.slow
 def test_tta_averages_the_photo_and_its_mirror(random_colorizer, grey_float) -> None:
     tta = Colorizer(random_colorizer.model, random_colorizer.spec, tta=True)
     lightness = rgb_to_lab(np.repeat(grey_float[..., None], 3, -1))[..., 0]

@@ -228,6 +228,7 @@ def test_lite0_classifies_reference_images(lite0: keras.Model) -> None:
     assert prob > 0.8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variant", "side", "min_espresso"), [("lite1", 240, 0.5), ("lite2", 260, 0.8)]
 )

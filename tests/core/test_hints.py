@@ -47,6 +47,7 @@ def hint_colorizer() -> Colorizer:
     return Colorizer(model, get_spec("default-v2"))
 
 
+@pytest.mark.slow
 def test_v2_starts_as_the_shipped_model_with_logits_at_stride_4(
     v2_from_shipped,
 ) -> None:
@@ -127,6 +128,7 @@ def test_models_without_hint_inputs_refuse_hints(random_colorizer, photo) -> Non
     random_colorizer.colorize(photo, SIZE, hints=None)
 
 
+@pytest.mark.slow
 def test_suggest_gives_the_most_likely_colours_at_the_points_lightness(
     hint_colorizer, photo
 ) -> None:

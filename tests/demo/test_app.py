@@ -1,6 +1,5 @@
 """`python app.py`: its options, its one-line errors, and room for more tabs."""
 
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _restore_logging():
-    """Undo the logging setup that main() does for the process."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Run in tmp_path: main() opens its default `sqlite:///survey.db` relative to the
+    working directory (before it reports a missing weights file), and a test must
+    not leave that file in the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 def test_importing_the_app_loads_neither_gradio_nor_tensorflow():

@@ -15,6 +15,7 @@ from tests.demo.conftest import mean_chroma
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # Chromium and a running app
     NEEDS_CHROMIUM,
     # Gradio's queue uses pandas options that pandas 3 deprecates
     pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),

@@ -28,6 +28,7 @@ DATABASES = [
         "postgresql",
         marks=[
             pytest.mark.postgres,
+            pytest.mark.slow,  # the default run checks SQLite; CI runs both
             pytest.mark.skipif(
                 not PG_URL,
                 reason="SURVEY_TEST_PG_URL not set; start a server with "

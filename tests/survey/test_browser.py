@@ -31,10 +31,13 @@ from survey.server import build_survey_app, launch_survey
 from tests.browser import NEEDS_CHROMIUM, open_page
 
 ADMIN = "secret"
-DISPLAY_MS = 5000  # long enough that a slow machine reads each pair before it goes
+# long enough that a loaded machine reads each pair (and reloads the page) before its
+# photos go; the test waits this long once
+DISPLAY_MS = 15_000
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # Chromium and a running app
     NEEDS_CHROMIUM,
     # Gradio's queue uses pandas options that pandas 3 deprecates
     pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning"),
@@ -204,9 +207,7 @@ def test_participant_completes_the_study_and_results_show_it(
     page.screenshot(path=tmp_path / "survey-pair.png")
     # after the display time the server sends the pair without its photos: the
     # page holds none any more; the answer buttons stay
-    page.locator("#survey-pair [data-photos=hidden]").wait_for(
-        timeout=DISPLAY_MS + 10_000
-    )
+    page.locator("#survey-pair [data-photos=hidden]").wait_for()
     assert page.locator("#survey-pair img").count() == 0
     assert "data:image/png" not in page.content()  # nor anywhere in the DOM
     assert page.locator(".survey-hidden-note").is_visible()

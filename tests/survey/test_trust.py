@@ -40,6 +40,7 @@ from tests.survey.conftest import StudyMaker
 
 DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 ADMIN = "a-long-admin-token-123"
+HTTP_TIMEOUT_S = 300  # a safety net, far above a request's time under load
 IDAT_DATA = len(PNG_SIGNATURE) + 25 + 8  # where the IDAT's zlib stream begins
 
 
@@ -427,7 +428,7 @@ def survey_url(engine: Engine, db_url: str, make_study: StudyMaker):
 
 def _page_config(url: str) -> tuple[str, dict]:
     """The HTML of a page and the Gradio config it carries."""
-    page = httpx.get(url, timeout=30).text
+    page = httpx.get(url, timeout=HTTP_TIMEOUT_S).text
     config = json.loads(
         re.search(r"window\.gradio_config = (\{.*?\});</script>", page, re.S).group(1)
     )
@@ -457,7 +458,7 @@ def test_wrong_tokens_over_http_are_locked_out_with_one_line_each(
         response = httpx.post(
             f"{survey_url}/gradio_api/run/survey_results",
             json={"data": [token, None, False], "session_hash": "attacker"},
-            timeout=30,
+            timeout=HTTP_TIMEOUT_S,
         )
         return response.text
 

@@ -7,6 +7,9 @@ import pytest
 from core.models import create_model
 from training.average import average_weights, main
 
+# two default models built and saved, then averaged by the command
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):

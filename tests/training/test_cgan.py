@@ -151,6 +151,7 @@ def _values(variables: list) -> list[np.ndarray]:
     return [np.array(v.numpy()) for v in variables]
 
 
+@pytest.mark.slow
 def test_discriminator_step_lowers_its_loss_and_leaves_g_alone(crops) -> None:
     trainer = _trainer(4)
     batch = _batch(crops[:4])
@@ -166,6 +167,7 @@ def test_discriminator_step_lowers_its_loss_and_leaves_g_alone(crops) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_generator_step_lowers_its_loss_and_logs_eq4(crops) -> None:
     trainer = _trainer(4)
     y, uv, z = _batch(crops[4:], seed=1)

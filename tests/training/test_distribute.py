@@ -39,6 +39,9 @@ from training.shard import ShardConfig, write_shards
 from training.shard import main as shard_main
 from training.train import TrainConfig, Trainer, load_init_weights, resolve_config
 
+# training in subprocesses, several at once: minutes on a laptop
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = "tiny-test-lab"
 SIZE = 32
@@ -177,9 +180,14 @@ def _run(
     )
 
 
+# a safety net against a hung process, far above a run's time on a loaded machine
+# (the processes of `_Runs` start at once and share the cores)
+SUBPROCESS_TIMEOUT_S = 1200
+
+
 def _finish(proc: subprocess.Popen, expect: int = 0) -> str:
     try:
-        stdout, stderr = proc.communicate(timeout=180)
+        stdout, stderr = proc.communicate(timeout=SUBPROCESS_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise

@@ -93,6 +93,7 @@ def test_rebalanced_cmf_weights_rare_colours() -> None:
     np.testing.assert_allclose(plain, uniform)  # a uniform prior changes nothing
 
 
+@pytest.mark.slow
 def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
     cfg = EvalConfig(
         model=(f"default={weights_file}",), data=(str(photos),), size=64, semantic=False
@@ -119,6 +120,7 @@ def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
         assert len(list(csv.DictReader(f))) == 4  # 2 photos x (grey + model)
 
 
+@pytest.mark.slow
 def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None:
     from core.colorizer import Colorizer
 
@@ -151,6 +153,7 @@ def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None
     assert choose_alpha(band[3:]) == 0.7  # none reaches the floor: the nearest
 
 
+@pytest.mark.slow
 def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> None:
     run = tmp_path / "run"
     run.mkdir()
@@ -314,6 +317,7 @@ def judge() -> SemanticJudge:
     return judge
 
 
+@pytest.mark.slow
 def test_semantic_judge_classifies_reference_images(judge) -> None:
     chelsea, coffee = skimage.data.chelsea(), skimage.data.coffee()
     top5 = judge.top5([chelsea, coffee, chelsea])
@@ -337,6 +341,7 @@ def test_realism_of_one_photo_is_undefined_and_of_more_is_ordered() -> None:
     assert 0 < near["kid"] < far["kid"] and 0 < near["fd"] < far["fd"]
 
 
+@pytest.mark.slow
 def test_judge_features_are_what_its_classifier_reads(judge) -> None:
     photos = [skimage.data.chelsea(), skimage.data.coffee(), skimage.data.astronaut()]
     top5, feats = judge.top5_and_features(photos)
@@ -355,6 +360,7 @@ def test_judge_features_are_what_its_classifier_reads(judge) -> None:
     assert np.abs(grey[0] - feats[0]).max() > 0.05
 
 
+@pytest.mark.slow
 def test_evaluate_reports_semantic_agreement(
     photos, weights_file, judge, tmp_path
 ) -> None:
@@ -399,6 +405,7 @@ def test_evaluate_reports_semantic_agreement(
     )
 
 
+@pytest.mark.slow
 def test_calibration_reports_semantic_agreement(photos, weights_file, judge) -> None:
     from core.colorizer import Colorizer
 
@@ -425,6 +432,7 @@ def test_calibration_reports_semantic_agreement(photos, weights_file, judge) -> 
     )
 
 
+@pytest.mark.slow
 def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> None:
     other = tmp_path / "other" / "best.weights.h5"
     other.parent.mkdir()
@@ -534,6 +542,7 @@ def test_simulated_hints_are_nested_patch_means() -> None:
     assert simulated_hints(gt, 0, n=3) == []
 
 
+@pytest.mark.slow
 def test_hint_curve_scores_hint_models_per_hint_count(photos, tmp_path) -> None:
     model = create_model("default-v2", pretrained=False)
     for layer in model.layers:  # a random model whose hints reach the output

@@ -34,6 +34,7 @@ def _seed(i: int) -> tf.Tensor:
     return tf.constant([0, i], tf.int64)
 
 
+@pytest.mark.slow
 def test_hints_follow_the_simulated_user(ab) -> None:
     n = 300
     empty, areas = 0, []
@@ -69,6 +70,7 @@ def test_a_single_patch_carries_its_mean_true_ab(ab) -> None:
         )
 
 
+@pytest.mark.slow
 def test_a_hint_model_trains_on_the_pipelines_hints(photo_dir) -> None:
     pipe = PipelineConfig(size=64, output_stride=4, batch_size=4, hints=True)
     batch = next(iter(make_dataset([str(photo_dir)], pipe, training=True)))

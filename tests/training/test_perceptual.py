@@ -75,6 +75,7 @@ def test_the_prior_correction_changes_the_decoded_photo(batch, rng) -> None:
     assert np.abs(plain - corrected).max() > 1.0
 
 
+@pytest.mark.slow
 def test_trainer_adds_the_term_only_when_asked(batch) -> None:
     lightness, ab = batch
     cfg = TrainConfig(size=SIZE, batch_size=2, lr=1e-4, pretrained=False)

@@ -206,6 +206,7 @@ def batch(photo_dir) -> tuple[tf.Tensor, tf.Tensor]:
     return next(iter(make_dataset(str(photo_dir), CFG, training=False)))
 
 
+@pytest.mark.slow
 def test_training_steps_lower_the_loss(tmp_path, batch) -> None:
     trainer = _trainer(tmp_path)
     lightness, ab = batch
@@ -216,6 +217,7 @@ def test_training_steps_lower_the_loss(tmp_path, batch) -> None:
     assert trainer.enc_opt.iterations.numpy() == 6
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trips(tmp_path, batch) -> None:
     trainer = _trainer(tmp_path)
     rng = np.random.default_rng(0)
@@ -270,6 +272,7 @@ def test_compute_prior_on_tiny_folder(photo_dir, tmp_path) -> None:
         np.testing.assert_array_equal(loaded[key], prior[key])
 
 
+@pytest.mark.slow
 def test_checkpoint_of_the_previous_format_still_loads(tmp_path, batch) -> None:
     """Runs made before tf.train checkpoints (weights, optimizer.npz, state.json)."""
     trainer = _trainer(tmp_path)
@@ -296,6 +299,7 @@ def test_checkpoint_of_the_previous_format_still_loads(tmp_path, batch) -> None:
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_init_encoder_copies_the_encoder_into_a_wider_decoder(tmp_path) -> None:
     keras.utils.set_random_seed(0)
     trained = create_model("default", pretrained=False)
@@ -337,6 +341,7 @@ def test_init_encoder_names_its_source_model_or_takes_the_trained_one() -> None:
     )
 
 
+@pytest.mark.slow
 def test_ema_averages_the_weights_and_swaps_them_in_for_validation(
     tmp_path, batch
 ) -> None:
@@ -375,6 +380,7 @@ def test_ema_averages_the_weights_and_swaps_them_in_for_validation(
         _trainer(tmp_path, ema=0.5).load_checkpoint(tmp_path / "plain")
 
 
+@pytest.mark.slow
 def test_adversarial_term_trains_a_critic_and_checkpoints_it(tmp_path, batch) -> None:
     trainer = _trainer(tmp_path, adversarial=0.5)
     lightness, ab = batch
