@@ -87,6 +87,7 @@ def _ab(path: Path, x: int, y: int, r: int = 4) -> np.ndarray:
     return lab[y - r : y + r + 1, x - r : x + r + 1, 1:].reshape(-1, 2).mean(axis=0)
 
 
+@pytest.mark.slow
 def test_a_hints_file_moves_the_colour_at_its_point_toward_its_colour(
     tmp_path, trained_weights, capsys
 ):
@@ -112,6 +113,7 @@ def test_a_hints_file_moves_the_colour_at_its_point_toward_its_colour(
     assert cos > np.cos(np.radians(20))
 
 
+@pytest.mark.slow
 def test_a_point_outside_the_photo_fails_that_photo_and_the_batch_goes_on(
     tmp_path, random_v2_weights, capsys
 ):
@@ -221,6 +223,7 @@ def test_an_unreadable_hints_option_is_bad_usage(tmp_path, capsys, content, expe
     assert err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_model_without_hint_inputs_ignores_sidecars_with_a_warning(tmp_path, capsys):
     keras.utils.set_random_seed(0)
     weights = tmp_path / "v1.weights.h5"

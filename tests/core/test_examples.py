@@ -1,6 +1,7 @@
 """The bundled example photos and the quick start's `--examples` run."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from core.colorize import main
@@ -20,6 +21,7 @@ def test_examples_are_grey_photos_written_atomically(tmp_path) -> None:
     )  # no temp files left
 
 
+@pytest.mark.slow
 def test_quick_start_colorizes_the_examples(tmp_path, capsys) -> None:
     out = tmp_path / "colorized"
     assert main(["--examples", "--out", str(out), "--size", "64"]) == 0

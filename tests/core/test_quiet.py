@@ -5,6 +5,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,6 +37,7 @@ def test_filtered_stderr_drops_only_the_known_notes() -> None:
     assert done.stderr.splitlines() == ["E0000 something really failed", "after"]
 
 
+@pytest.mark.slow
 def test_importing_the_colorizer_prints_nothing() -> None:
     done = _run(
         """
