@@ -83,21 +83,31 @@ def random_colorizer() -> Colorizer:
 
 @pytest.fixture(scope="session")
 def trained_hint_colorizer() -> Colorizer:
-    """default-v2 with trained weights: the shipped file, else $COLORIZE_V2_WEIGHTS.
+    """default-v2 with its shipped, trained weights."""
+    return Colorizer.load("default-v2")
 
-    Until default-v2's weights ship, point COLORIZE_V2_WEIGHTS at a training run's
-    weights (e.g. runs/v2/last.weights.h5); without either the test is skipped.
-    """
-    from core.weights import MissingWeightsError
 
-    try:
-        return Colorizer.load("default-v2")
-    except MissingWeightsError:
-        pass
-    fallback = os.environ.get("COLORIZE_V2_WEIGHTS", "")
-    if not fallback or not os.path.isfile(fallback):
-        pytest.skip(
-            "needs trained default-v2 weights: core/weights/default-v2.weights.h5 is "
-            "not shipped yet and COLORIZE_V2_WEIGHTS does not name a weights file"
-        )
-    return Colorizer.load("default-v2", weights=fallback)
+def audible_hint_model(seed: int = 3) -> keras.Model:
+    """default-v2 with random weights and hint injections that are not zero, so that
+    hints reach the output everywhere (a fresh model's injections start at zero)."""
+    keras.utils.set_random_seed(seed)
+    model = create_model("default-v2", pretrained=False)
+    for layer in model.layers:
+        if layer.name.endswith("_inject"):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([np.full_like(kernel, 0.05), bias])
+    return model
+
+
+@pytest.fixture(scope="session")
+def hint_colorizer() -> Colorizer:
+    """A Colorizer of `audible_hint_model`."""
+    return Colorizer(audible_hint_model(), get_spec("default-v2"))
+
+
+@pytest.fixture(scope="session")
+def random_v2_weights(tmp_path_factory: pytest.TempPathFactory):
+    """`audible_hint_model`'s weights in a file (for NAME=FILE and --weights)."""
+    path = tmp_path_factory.mktemp("v2") / "random-v2.weights.h5"
+    audible_hint_model().save_weights(path)
+    return path

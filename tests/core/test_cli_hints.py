@@ -35,20 +35,6 @@ def _restore_logging():
 
 
 @pytest.fixture(scope="module")
-def random_v2_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """default-v2 with random weights whose hint injections are not zero."""
-    keras.utils.set_random_seed(3)
-    model = create_model("default-v2", pretrained=False)
-    for layer in model.layers:
-        if layer.name.endswith("_inject"):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([np.full_like(kernel, 0.05), bias])
-    path = tmp_path_factory.mktemp("v2") / "random-v2.weights.h5"
-    model.save_weights(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def trained_weights(
     trained_hint_colorizer: Colorizer, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:

@@ -7,9 +7,9 @@ import skimage.data
 import tensorflow as tf
 from PIL import Image
 
-from core.colorizer import HINT_PATCH, Colorizer, HintError, hint_maps
+from core.colorizer import HINT_PATCH, HintError, hint_maps
 from core.colorspace import rgb_to_lab
-from core.models import create_model, get_spec
+from core.models import create_model
 from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
 from training.train import load_init_weights
@@ -33,18 +33,6 @@ def v2_from_shipped() -> tuple[keras.Model, keras.Model]:
         v2, str(WEIGHTS_DIR / "default.weights.h5"), source_model="default"
     )
     return v1, v2
-
-
-@pytest.fixture(scope="module")
-def hint_colorizer() -> Colorizer:
-    """default-v2 with random weights and a hint branch that is not silent."""
-    keras.utils.set_random_seed(3)
-    model = create_model("default-v2", pretrained=False)
-    for layer in model.layers:
-        if layer.name.endswith("_inject"):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([np.full_like(kernel, 0.05), bias])
-    return Colorizer(model, get_spec("default-v2"))
 
 
 @pytest.mark.slow

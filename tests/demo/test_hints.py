@@ -9,34 +9,19 @@ import json
 from dataclasses import replace
 
 import gradio as gr
-import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.colorizer import Colorizer
 from core.colorspace import rgb_to_lab
 from core.hintfile import HINTS_KEY, add_png_hints, read_hints, read_png_hints
 from core.imageio import encode_png
-from core.models import create_model, get_spec
 from demo import hints as h
 from tests.demo.conftest import MAX_BYTES, MAX_PIXELS, SIZE
 
 LIMITS = {"max_pixels": MAX_PIXELS, "max_bytes": MAX_BYTES}
 BLUE = (30, 60, 230)
 RED = (220, 40, 30)
-
-
-@pytest.fixture(scope="module")
-def hint_colorizer() -> Colorizer:
-    """default-v2 with random weights and hint injections that are not zero."""
-    keras.utils.set_random_seed(3)
-    model = create_model("default-v2", pretrained=False)
-    for layer in model.layers:
-        if layer.name.endswith("_inject"):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([np.full_like(kernel, 0.05), bias])
-    return Colorizer(model, get_spec("default-v2"))
 
 
 def _render(colorizer, state, tmp_path, size=SIZE):

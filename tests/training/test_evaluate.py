@@ -543,16 +543,11 @@ def test_simulated_hints_are_nested_patch_means() -> None:
 
 
 @pytest.mark.slow
-def test_hint_curve_scores_hint_models_per_hint_count(photos, tmp_path) -> None:
-    model = create_model("default-v2", pretrained=False)
-    for layer in model.layers:  # a random model whose hints reach the output
-        if layer.name.endswith("_inject"):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([np.full_like(kernel, 0.05), bias])
-    path = tmp_path / "v2.weights.h5"
-    model.save_weights(path)
+def test_hint_curve_scores_hint_models_per_hint_count(
+    photos, random_v2_weights
+) -> None:
     cfg = EvalConfig(
-        model=(f"default-v2={path}",),
+        model=(f"default-v2={random_v2_weights}",),
         data=(str(photos),),
         size=64,
         semantic=False,
