@@ -513,6 +513,16 @@ def _git_state() -> dict:
     }
 
 
+def _repo_path(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it (reports must not
+    record the machine they were made on), else as given."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        return Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def _config_record(
     cfg: EvalConfig,
     models: list,
@@ -534,7 +544,7 @@ def _config_record(
         "temperature": cfg.temperature,
         "semantic": cfg.semantic,
         "weights_sha256": weights,
-        "prior": str(prior_path) if prior_path else None,
+        "prior": _repo_path(prior_path) if prior_path else None,
         "prior_sha256": file_sha256(prior_path) if prior_path else None,
         "cmf_thresholds": [
             float(metrics.AUC_THRESHOLDS[0]),
