@@ -75,6 +75,38 @@ def _report_name(path: Path) -> str:
     return path.name.removesuffix(".json").removesuffix(".summary")
 
 
+def _hint_curves(reports: list[tuple[str, dict]]) -> list[str]:
+    """Tables of the hint models' figures with K random hints per photo
+    (`training.evaluate --hints`), one row per K; none when no report has them."""
+    lines: list[str] = []
+    for path, summary in reports:
+        for label, s in summary["models"].items():
+            curve = s.get("hint_curve")
+            if not curve:
+                continue
+            auto = s.get("psnr")
+            lines += [
+                f"### {_cell(_report_name(path))}: {_cell(label)} with K random hints",
+                "",
+                "Each hint: a random point, the original's mean colour over the 5x5 "
+                "square there; K = 0 is the automatic row above.",
+                "",
+                "| K | PSNR (dB) | gain over automatic (dB) | AuC (%) "
+                "| stain rate (%) |",
+                "| ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for i, k in enumerate(curve["hints"]):
+                gain = curve["psnr"][i] - auto if auto is not None else None
+                lines.append(
+                    f"| {k} | {format_value(curve['psnr'][i], 'float2')} | "
+                    f"{'-' if gain is None else f'{gain:+.2f}'} | "
+                    f"{format_value(curve['auc'][i], 'percent')} | "
+                    f"{format_value(curve['stain_rate'][i], 'percent')} |"
+                )
+            lines.append("")
+    return lines
+
+
 def results_markdown(paths: list[Path], command: str) -> str:
     """The Markdown page: header, one table over all reports, then their records."""
     reports = []
@@ -126,6 +158,7 @@ def results_markdown(paths: list[Path], command: str) -> str:
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines.append("")
+    lines += _hint_curves(reports)
     lines.append("## Sources")
     lines.append("")
     for path, summary in reports:
