@@ -384,10 +384,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def repo_relative(text: str, repo: Path = REPO) -> str:
     """`text` with absolute paths inside the repository, or beside it, written relative
-    to it (`/x/repo/docs` -> `docs`, `/x/shared/data` -> `../shared/data`), so that the
-    page does not record the machine it was made on."""
+    to it (`/x/repo/docs` -> `docs`, `/x/shared/data` -> `../shared/data`), and scratch
+    paths in the temporary folder as `$TMPDIR/...`, so that the page does not record
+    the machine it was made on."""
     text = text.replace(f"{repo}/", "")
-    return text.replace(f"{repo.parent}/", "../")
+    text = text.replace(f"{repo.parent}/", "../")
+    return re.sub(r"(?<![\w.])/tmp/", "$TMPDIR/", text)
 
 
 def main(argv: list[str] | None = None) -> int:
