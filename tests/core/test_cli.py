@@ -9,11 +9,9 @@ import glob
 import io
 import logging
 import os
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import keras
@@ -33,6 +31,7 @@ from core.colorize import (
 )
 from core.colorizer import Colorizer
 from core.models import create_model, get_spec, list_models
+from tests.bombs import png_claiming
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -409,31 +408,15 @@ def test_multi_frame_inputs_are_colorized_from_the_first_frame_with_a_warning(
         np.testing.assert_array_equal(np.asarray(pages), np.asarray(one))
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height (a decompression bomb header)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
-        + chunk(b"IEND", b"")
-    )
-
-
 @pytest.mark.slow
 def test_a_decompression_bomb_gets_the_max_pixels_message(
     tmp_path, weights_file, capsys
 ):
     bomb = tmp_path / "in" / "bomb.png"  # 200 MP, over Pillow's own refusal too
     bomb.parent.mkdir()
-    bomb.write_bytes(_png_claiming(20_000, 10_000))
+    bomb.write_bytes(png_claiming(20_000, 10_000))
     big = tmp_path / "in" / "big.png"  # under Pillow's refusal, over ours
-    big.write_bytes(_png_claiming(4_000, 3_000))
+    big.write_bytes(png_claiming(4_000, 3_000))
     out = tmp_path / "out"
 
     code = _colorize_main([bomb, big], out, weights_file, "--max-pixels", "10000000")

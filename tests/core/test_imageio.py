@@ -2,7 +2,6 @@
 
 import io
 import logging
-import struct
 import zlib
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from core.imageio import (
     load_pixels,
     pixels_to_rgb,
 )
+from tests.bombs import png_claiming
 
 
 @pytest.mark.parametrize(
@@ -225,26 +225,10 @@ def test_single_frame_files_load_without_a_warning(tmp_path, caplog) -> None:
     assert caplog.messages == []
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height (a decompression bomb header)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00\x80"))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_decompression_bomb_gets_the_projects_limit_message(tmp_path) -> None:
     # 200 MP: over Pillow's own refusal (twice MAX_IMAGE_PIXELS, about 179 MP)
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_claiming(20_000, 10_000))
+    path.write_bytes(png_claiming(20_000, 10_000))
     pillow_limit = Image.MAX_IMAGE_PIXELS
 
     with pytest.raises(ImageTooLargeError) as err:
@@ -270,7 +254,7 @@ def test_decompression_bomb_gets_the_projects_limit_message(tmp_path) -> None:
 
 def test_too_many_pixels_under_pillows_limit_is_the_same_error(tmp_path) -> None:
     path = tmp_path / "big.png"
-    path.write_bytes(_png_claiming(3000, 2000))
+    path.write_bytes(png_claiming(3000, 2000))
     with pytest.raises(ImageTooLargeError) as err:
         load_pixels(path, max_pixels=1_000_000)
     assert str(err.value) == (
