@@ -254,8 +254,7 @@ class Colorizer:
         if hints:
             self._check_takes_hints()
             size = self._check_options(size, temperature, saturation, seed)
-            pixels, alpha = load_pixels(image, max_pixels)
-            y = pixels_to_luma(pixels, self.spec.color_space)
+            y, alpha = self._load_luma(image, max_pixels)
             shape = self._shape(y.shape, size)
             maps = self._hint_maps(hints, y.shape, shape)
             chroma = self._predict_chroma([y], shape, [(seed, 0)], temperature, [maps])
@@ -309,15 +308,13 @@ class Colorizer:
         groups: dict[tuple[int, int], list[int]] = {}
         for i, im in enumerate(images):
             try:
-                pixels, alphas[i] = load_pixels(im, max_pixels)
+                lumas[i], alphas[i] = self._load_luma(im, max_pixels)
             except ImageLoadError as err:
                 if errors == "raise":
                     raise
                 results.append(err)
                 continue
             results.append(None)
-            lumas[i] = pixels_to_luma(pixels, self.spec.color_space)
-            del pixels  # only the luma and alpha are kept for the batch
             groups.setdefault(self._shape(lumas[i].shape, size), []).append(i)
         for shape, idx in groups.items():
             for start in range(0, len(idx), batch_size):
@@ -366,17 +363,16 @@ class Colorizer:
     ) -> Generator[Image.Image | ImageLoadError, None, None]:
         space = self.spec.color_space
 
-        def prepare(image: ImageSource) -> tuple[FloatArray, UInt8Array | None]:
-            pixels, alpha = load_pixels(image, max_pixels)
-            return pixels_to_luma(pixels, space), alpha
-
         sources = iter(images)
         with ThreadPoolExecutor(1, thread_name_prefix="decode") as pool:
-            ahead = deque(pool.submit(prepare, im) for im in islice(sources, PREFETCH))
+            ahead = deque(
+                pool.submit(self._load_luma, im, max_pixels)
+                for im in islice(sources, PREFETCH)
+            )
             while ahead:
                 future = ahead.popleft()
                 for image in islice(sources, 1):
-                    ahead.append(pool.submit(prepare, image))
+                    ahead.append(pool.submit(self._load_luma, image, max_pixels))
                 try:
                     y, alpha = future.result()
                 except ImageLoadError as err:
@@ -417,8 +413,7 @@ class Colorizer:
         if hints:
             self._check_takes_hints()
         size = self._check_size(size)
-        pixels, _alpha = load_pixels(image, max_pixels)
-        luma = pixels_to_luma(pixels, self.spec.color_space)
+        luma, _alpha = self._load_luma(image, max_pixels)
         h, w = luma.shape
         [(x, y, _c)] = _check_hints([(x, y, (0, 0, 0))], w, h)
         shape = self._shape(luma.shape, size)
@@ -439,6 +434,14 @@ class Colorizer:
             ((int(r), int(g), int(b)), float(p[i]))
             for (r, g, b), i in zip(rgb, top, strict=True)
         ]
+
+    def _load_luma(
+        self, image: ImageSource, max_pixels: int
+    ) -> tuple[FloatArray, UInt8Array | None]:
+        """The model's full-resolution luma (`pixels_to_luma`) and the alpha of one
+        input; the decoded pixels are not kept. Raises ImageLoadError."""
+        pixels, alpha = load_pixels(image, max_pixels)
+        return pixels_to_luma(pixels, self.spec.color_space), alpha
 
     def _check_takes_hints(self) -> None:
         if not self.spec.hints:
