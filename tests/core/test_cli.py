@@ -201,6 +201,7 @@ def test_plan_with_samples_refuses_an_output_that_is_an_input(tmp_path):
 
 
 @pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.slow
 def test_an_input_is_never_overwritten(tmp_path, colorizer, overwrite):
     png = _write(tmp_path / "photo.png", _photo(0, (40, 32)))
     jpg = _write(tmp_path / "other.jpg", _photo(1, (40, 32)))

@@ -61,6 +61,7 @@ def test_every_model_builds_with_declared_output(name, rng) -> None:
         assert np.abs(out).max() <= 1.0  # tanh range
 
 
+@pytest.mark.slow
 def test_default_model_shapes() -> None:
     model = create_model("default", pretrained=False)
     x = np.full((2, 64, 96, 1), 0.5, np.float32)
@@ -98,6 +99,7 @@ def test_registering_a_name_twice_fails() -> None:
     assert get_spec("default").output == "ab_bins"
 
 
+@pytest.mark.slow
 def test_pretrained_encoder_has_converted_imagenet_weights() -> None:
     state = load_state_dict(pretrained_weights_path("lite0"))
     model = create_model("default", pretrained=True)

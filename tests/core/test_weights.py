@@ -47,6 +47,7 @@ def test_file_sha256(tmp_path) -> None:
     assert file_sha256(tmp_path / "x.bin") == hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.slow
 def test_load_weights_from_manifest(shipped, target) -> None:
     folder, expected = shipped
     model = target

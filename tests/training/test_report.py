@@ -53,6 +53,7 @@ def _tags(page: str) -> list[tuple[str, dict]]:
     return parser.tags
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(report_dir: Path) -> None:
     page = (report_dir / "report.html").read_text()
     summary = json.loads((report_dir / "summary.json").read_text())
