@@ -59,6 +59,11 @@ HINT_WIDTHS = (16, 32, 64, 96, 128)  # the hint branch's channels at strides 2 t
 # weight of a hint's own evidence in the logits of the cells it covers: log(1e-6) x 10
 # puts far bins 138 nats down, beyond any gap between the network's logits
 HINT_EVIDENCE = 10.0
+# a hint's vote around it (HintEvidence): weight, Gaussian sigma in output cells (16
+# cells = 64 px of a 256 render), lightness bands; chosen on val/ (docs/design.md 3.2.4)
+HINT_SPREAD = 3.0
+HINT_SPREAD_SIGMA = 16.0
+HINT_SPREAD_BANDS = 6
 
 
 def _hint_branch(l_norm, hint_ab, hint_mask) -> dict[int, keras.KerasTensor]:
@@ -87,33 +92,97 @@ def _add_hints(x, hint: keras.KerasTensor, stride: int):
 
 @keras.saving.register_keras_serializable(package="colorization")
 class HintEvidence(layers.Layer):
-    """Adds the hints' own evidence to the 313 logits where hints cover the output.
+    """Adds the hints' own evidence to the 313 logits, where hints lie and around them.
 
-    Inputs: logits (B, h, w, 313), hint ab / 110 (B, H, W, 2) and hint mask
-    (B, H, W, 1), H = stride h. In each output cell, m is the share of its pixels that
-    carry a hint and ab their mean hint colour; the cell's logits gain
-    HINT_EVIDENCE m log(q + 1e-6), q the hint colour's soft encoding over the bins (a
-    Gaussian of sigma 5 around ab, normalised). It is the hint read as a strong
-    observation: where a person gave a colour, the distribution moves onto it at
-    once, untrained, however sure the network was of another colour; where no hint
-    lies, m = 0 and the logits are unchanged. The learned hint branch spreads the
-    colour to the region around it. No weights.
+    Inputs: logits (B, h, w, 313), hint ab / 110 (B, H, W, 2), hint mask (B, H, W, 1)
+    and the lightness L / 100 (B, H, W, 1) in [0, 1], H = stride h. No weights.
+
+    At the hint: in each output cell, m is the share of its pixels that carry a hint
+    and ab their mean hint colour; the cell's logits gain HINT_EVIDENCE m log(q + 1e-6),
+    q the hint colour's soft encoding over the bins (a Gaussian of sigma 5 around ab,
+    normalised). Where a person gave a colour, the distribution moves onto it at once,
+    however sure the network was of another colour.
+
+    Around it (`spread` > 0): a hint also speaks for the cells near it of similar
+    lightness, as in a bilateral filter (docs/design.md 3.2.4). The hinted cells are
+    splatted into a grid of `bands` lightness bands (linear in the hint's lightness),
+    each band blurred with a Gaussian of sigma `sigma` cells, and read back at each
+    cell's own lightness: w, the summed nearness of the hints in that cell's band, and
+    their weighted mean colour ab_s. The cell's logits gain
+    spread min(w, 1) log p(ab_s), p a Gaussian of sigma `ab_sigma` over the bins: a
+    softer vote than at the hint, so the network's own evidence still counts, and
+    colours do not cross from a dark object into a bright one. With no hints, m = w = 0
+    and the logits are unchanged.
     """
 
-    def __init__(self, stride: int, ab_scale: float = 110.0, **kwargs) -> None:
+    def __init__(
+        self,
+        stride: int,
+        ab_scale: float = 110.0,
+        spread: float = 0.0,
+        sigma: float = 8.0,
+        bands: int = 6,
+        ab_sigma: float = 10.0,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.stride = int(stride)
         self.ab_scale = float(ab_scale)
+        self.spread = float(spread)
+        self.sigma = float(sigma)
+        self.bands = int(bands)
+        self.ab_sigma = float(ab_sigma)
 
-    def call(self, logits, hint_ab, hint_mask):
-        s = self.stride
-        m = ops.average_pool(hint_mask, s, s, padding="valid")
-        ab_sum = ops.average_pool(hint_ab * hint_mask, s, s, padding="valid")
-        ab = self.ab_scale * ab_sum / ops.maximum(m, 1e-6)
+    def _log_q(self, ab, sigma: float):
+        """log of the soft encoding of ab (B, h, w, 2) over the bins, sigma in ab."""
         centers = ops.convert_to_tensor(bin_centers())
         d2 = ops.sum(ops.square(ab[..., None, :] - centers), axis=-1)
-        q = ops.softmax(-d2 / (2.0 * SOFT_SIGMA**2), axis=-1)
+        return ops.log_softmax(-d2 / (2.0 * sigma**2), axis=-1)
+
+    def _blur(self, x):
+        """Separable Gaussian blur (sigma cells, zero outside) of x (B, h, w, c)."""
+        radius = max(int(3.0 * self.sigma), 1)
+        t = ops.arange(-radius, radius + 1, dtype="float32")
+        g = ops.exp(-ops.square(t) / (2.0 * self.sigma**2))
+        c = x.shape[-1]
+        kx = ops.tile(ops.reshape(g, (1, -1, 1, 1)), (1, 1, c, 1))
+        ky = ops.tile(ops.reshape(g, (-1, 1, 1, 1)), (1, 1, c, 1))
+        x = ops.depthwise_conv(x, kx, padding="same")
+        return ops.depthwise_conv(x, ky, padding="same")
+
+    def _band_weights(self, lightness):
+        """Linear weights (B, h, w, bands) of lightness (B, h, w, 1) in [0, 1]."""
+        pos = ops.clip(lightness, 0.0, 1.0) * (self.bands - 1)
+        k = ops.arange(self.bands, dtype="float32")
+        return ops.maximum(1.0 - ops.abs(pos - k), 0.0)
+
+    def call(self, logits, hint_ab, hint_mask, l_norm=None):
+        s = self.stride
+        m = ops.average_pool(hint_mask, s, s, padding="valid")
+        safe_m = ops.maximum(m, 1e-6)
+        ab_sum = ops.average_pool(hint_ab * hint_mask, s, s, padding="valid")
+        ab = self.ab_scale * ab_sum / safe_m
+        q = ops.exp(self._log_q(ab, SOFT_SIGMA))
         evidence = HINT_EVIDENCE * m * ops.log(q + 1e-6)
+        if self.spread > 0 and l_norm is not None:
+            cell_l = ops.average_pool(l_norm, s, s, padding="valid")
+            hint_l = ops.average_pool(l_norm * hint_mask, s, s, "valid") / safe_m
+            splat = m * self._band_weights(hint_l)  # (B, h, w, bands)
+            grid_w = self._blur(splat)
+            grid_a = self._blur(splat * ab[..., :1])
+            grid_b = self._blur(splat * ab[..., 1:])
+            read = self._band_weights(cell_l)
+            w = ops.sum(read * grid_w, axis=-1, keepdims=True)
+            safe_w = ops.maximum(w, 1e-6)
+            spread_ab = ops.concatenate(
+                [
+                    ops.sum(read * grid_a, axis=-1, keepdims=True) / safe_w,
+                    ops.sum(read * grid_b, axis=-1, keepdims=True) / safe_w,
+                ],
+                axis=-1,
+            )
+            vote = self.spread * ops.minimum(w, 1.0) * (1.0 - ops.minimum(m, 1.0))
+            evidence = evidence + vote * self._log_q(spread_ab, self.ab_sigma)
         return logits + ops.cast(evidence, logits.dtype)
 
     def compute_output_shape(self, logits_shape, *_shapes):
@@ -124,6 +193,10 @@ class HintEvidence(layers.Layer):
             **super().get_config(),
             "stride": self.stride,
             "ab_scale": self.ab_scale,
+            "spread": self.spread,
+            "sigma": self.sigma,
+            "bands": self.bands,
+            "ab_sigma": self.ab_sigma,
         }
 
 
@@ -189,9 +262,14 @@ def build_unet(
     if spec.output == "ab_bins":
         out = layers.Conv2D(NUM_BINS, 1, name="logits")(x)
         if spec.hints:
-            out = HintEvidence(spec.output_stride, spec.ab_scale, name="hint_evidence")(
-                out, hint_ab, hint_mask
-            )
+            out = HintEvidence(
+                spec.output_stride,
+                spec.ab_scale,
+                spread=HINT_SPREAD,
+                sigma=HINT_SPREAD_SIGMA,
+                bands=HINT_SPREAD_BANDS,
+                name="hint_evidence",
+            )(out, hint_ab, hint_mask, l_norm)
     else:
         out = layers.Conv2D(2, 1, activation="tanh", name="ab_norm")(x)
     model_inputs = inputs if len(inputs) > 1 else l_norm

@@ -10,6 +10,7 @@ from PIL import Image
 from core.colorizer import HINT_PATCH, HintError, hint_maps
 from core.colorspace import rgb_to_lab
 from core.models import create_model
+from core.models.unet import HintEvidence
 from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
 from training.train import load_init_weights
@@ -49,8 +50,9 @@ def test_v2_starts_as_the_shipped_model_with_logits_at_stride_4(
     assert out1.shape == (1, 48, 48, 313) and out2.shape == (1, 24, 24, 313)
     pooled = tf.nn.avg_pool2d(out1, 2, 2, "VALID").numpy()
     np.testing.assert_allclose(out2, pooled, atol=1e-4)
-    # the injections start at zero: before training a hint changes only the cells it
-    # covers (its own evidence), and those onto its colour
+    # the injections start at zero: before training, and without the weight-free
+    # spread, a hint changes only the cells it covers, and those onto its colour
+    v2.get_layer("hint_evidence").spread = 0.0
     ab[0, 40:48, 40:48] = (0.4, -0.6)
     mask[0, 40:48, 40:48] = 1.0
     hinted = v2([x, ab, mask]).numpy()
@@ -59,6 +61,47 @@ def test_v2_starts_as_the_shipped_model_with_logits_at_stride_4(
     np.testing.assert_allclose(hinted[0][~covered], out2[0][~covered], atol=1e-5)
     nearest = np.argmin(((bin_centers() - (44.0, -66.0)) ** 2).sum(-1))
     assert np.all(hinted[0][covered].argmax(-1) == nearest)
+
+
+def _one_hint_on_two_lightnesses(spread: float, sigma: float = 2.0):
+    """HintEvidence on zero logits (1, 16, 16, 313) of a 64 x 64 input whose left
+    half has L/100 = 0.3 and right half 0.8, with one blue hint at cell (8, 3) on the
+    left. Returns the new logits (16, 16, 313) and the hint's nearest bin."""
+    l_norm = np.full((1, 64, 64, 1), 0.3, np.float32)
+    l_norm[:, :, 32:] = 0.8
+    ab = np.zeros((1, 64, 64, 2), np.float32)
+    mask = np.zeros((1, 64, 64, 1), np.float32)
+    ab[0, 32:36, 12:16] = (0.2, -0.5)
+    mask[0, 32:36, 12:16] = 1.0
+    layer = HintEvidence(4, spread=spread, sigma=sigma, bands=6)
+    logits = np.zeros((1, 16, 16, 313), np.float32)
+    out = np.asarray(layer(logits, ab, mask, l_norm))[0]
+    nearest = np.argmin(((bin_centers() - (22.0, -55.0)) ** 2).sum(-1))
+    return out, nearest
+
+
+def test_hint_evidence_spreads_a_hint_over_its_lightness_only() -> None:
+    out, nearest = _one_hint_on_two_lightnesses(spread=3.0)
+    assert out[8, 3].argmax() == nearest  # the hinted cell
+    # its neighbours of the same lightness take its colour, fading with distance
+    assert out[8, 5].argmax() == nearest and out[6, 1].argmax() == nearest
+    assert np.ptp(out[8, 5]) > np.ptp(out[8, 7]) > 0
+    # across the lightness edge, and far away on its own side, nothing moves
+    np.testing.assert_array_equal(out[8, 9], 0.0)
+    np.testing.assert_allclose(out[0, 15], 0.0)
+    assert np.abs(out[15, 3]).max() < 1e-3 * np.abs(out[8, 5]).max()
+
+
+def test_hint_evidence_without_hints_or_spread_leaves_other_cells_alone() -> None:
+    off, nearest = _one_hint_on_two_lightnesses(spread=0.0)
+    assert off[8, 3].argmax() == nearest
+    moved = np.abs(off).max(axis=-1) > 0
+    assert moved.sum() == 1  # the 4 x 4 hint fills exactly one cell
+    layer = HintEvidence(4, spread=3.0)
+    logits = np.random.default_rng(0).normal(size=(1, 16, 16, 313)).astype(np.float32)
+    zeros = np.zeros((1, 64, 64, 2), np.float32)
+    out = layer(logits, zeros, zeros[..., :1], np.full((1, 64, 64, 1), 0.5, np.float32))
+    np.testing.assert_array_equal(np.asarray(out), logits)
 
 
 def test_hint_maps_place_each_hint_on_its_network_pixels() -> None:
@@ -89,7 +132,7 @@ def test_colorize_with_hints_moves_the_colour_and_checks_points(
         auto, np.asarray(hint_colorizer.colorize(photo, SIZE, hints=[]))
     )
     hinted = np.asarray(
-        hint_colorizer.colorize(photo, SIZE, hints=[(40, 60, (0, 0, 255))])
+        hint_colorizer.colorize(photo, SIZE, hints=[(40, 60, (70, 100, 180))])
     )
     assert hinted.shape == auto.shape
     assert np.abs(hinted.astype(int) - auto).max() > 0
