@@ -102,8 +102,20 @@ REFUSED_UPLOAD = (
 )
 RESULT_MAX_AGE_S = 3600.0  # results on disk are kept this long for downloads
 
-# scikit-image's bundled photos (no download), shown grey; licences from its docstrings
-
+# The result slider always shows the whole photo. Gradio's ImageSlider (6.31, with no
+# option to turn it off) zooms both images on the mouse wheel, anchored at the pointer
+# (and cancels the page's scrolling), so scrolling the page with the pointer over the
+# result left the photo zoomed, its left edge cut off. SLIDER_JS keeps wheel events
+# from reaching the slider (the page scrolls instead); the CSS rule keeps the photo
+# fitted whatever zoom the component computes (a pinch on a touch screen). The
+# fullscreen button is the way to see detail.
+SLIDER_JS = """() => {
+    document.addEventListener("wheel", (event) => {
+        if (event.target instanceof Element && event.target.closest("#result-slider")) {
+            event.stopPropagation();
+        }
+    }, { capture: true });
+}"""
 CSS = """
 .gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
 #app-header { padding: 0.4rem 0 0.2rem; }
@@ -114,6 +126,7 @@ CSS = """
 #app-footer p, .credits p {
     color: var(--body-text-color-subdued); font-size: 0.8rem; margin: 0;
 }
+#result-slider img { transform: none !important; object-fit: contain !important; }
 """
 
 TabRenderer = Callable[[], None]  # adds a tab's components and events when called
@@ -749,6 +762,7 @@ def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
         "share": False,
         "theme": _theme(),
         "css": CSS + HINT_CSS,
+        "js": SLIDER_JS,
         "max_file_size": max_bytes,  # refused while uploading, before any decoding
         "footer_links": ["api", "settings"],
         "ssr_mode": False,
