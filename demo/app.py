@@ -43,7 +43,6 @@ from core.quantize import ANNEALED_T
 from core.types import FloatArray, UInt8Array
 from core.weights import WEIGHTS_DIR, MissingWeightsError, read_manifest
 from demo.hint_ui import CSS as HINT_CSS
-from demo.hint_ui import hint_panel, wire_hints
 from demo.limits import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
@@ -51,6 +50,10 @@ from demo.limits import (
     DEFAULT_QUEUE_SIZE,
     DEFAULT_TIME_LIMIT_S,
 )
+from demo.tabs.batch import batch_tab, wire_batch_tab
+from demo.tabs.context import PageContext
+from demo.tabs.photo import photo_tab, wire_photo_tab
+from demo.tabs.settings import model_info
 
 __all__ = [
     "DISPLAY_SIDE",
@@ -62,6 +65,7 @@ __all__ = [
     "Scores",
     "TabRenderer",
     "accept_upload",
+    "accepted",
     "build_demo",
     "colorize_files",
     "colorize_photo",
@@ -72,8 +76,10 @@ __all__ = [
     "is_sampler",
     "launch_options",
     "load_colorizers",
+    "pick_colorizer",
     "read_photo",
     "releasing_memory",
+    "result_dir",
     "save_png",
     "score",
     "scores_markdown",
@@ -250,7 +256,7 @@ def accept_upload(payload: Any, roots: Sequence[Path]) -> Path | None:
     raise gr.Error(REFUSED_UPLOAD)
 
 
-def _accepted(path: Path | None) -> str | None:
+def accepted(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
@@ -371,7 +377,7 @@ def _check_settings(
         raise gr.Error(f"Alternatives must be between 1 and {MAX_ALTERNATIVES}.")
 
 
-def _pick(colorizers: Mapping[str, Colorizer], name: str | None) -> Colorizer:
+def pick_colorizer(colorizers: Mapping[str, Colorizer], name: str | None) -> Colorizer:
     if name not in colorizers:
         raise gr.Error(
             f"Unknown model {name!r}; choose one of {', '.join(colorizers)}."
@@ -474,7 +480,7 @@ def save_png(image: Image.Image, path: Path) -> Path:
     return path
 
 
-def _result_dir(workdir: Path, now: float) -> Path:
+def result_dir(workdir: Path, now: float) -> Path:
     """A new folder for one request's files; folders older than an hour are removed."""
     results = workdir / "results"
     results.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -772,63 +778,6 @@ def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     }
 
 
-def _model_info(colorizer: Colorizer) -> str:
-    return colorizer.spec.description or colorizer.spec.name
-
-
-def _settings(
-    colorizers: Mapping[str, Colorizer], *, samples: bool
-) -> dict[str, gr.components.Component]:
-    """The model choice and its settings; `samples`: offer a number of alternatives."""
-    first = next(iter(colorizers.values()))
-    show_temperature, show_alternatives = visible_controls(first.spec)
-    controls = {
-        "model": gr.Dropdown(
-            choices=list(colorizers),
-            value=first.name,
-            label="Model",
-            info=_model_info(first),
-            interactive=len(colorizers) > 1,
-        ),
-        "size": gr.Slider(
-            SIZE_MIN,
-            SIZE_MAX,
-            value=first.spec.input_size,
-            step=SIZE_STEP,
-            label="Render size",
-            info="Longer side the model sees; the result keeps your photo's size.",
-        ),
-        "saturation": gr.Slider(
-            0.0,
-            2.0,
-            value=1.0,
-            step=0.05,
-            label="Saturation",
-            info="1 = as predicted.",
-        ),
-        "temperature": gr.Slider(
-            0.0,
-            1.0,
-            value=ANNEALED_T,
-            step=0.01,
-            label="Temperature",
-            info="Lower gives bolder colours, higher safer ones (0 = most likely bin).",
-            visible=show_temperature,
-        ),
-    }
-    if samples:
-        controls["alternatives"] = gr.Slider(
-            1,
-            MAX_ALTERNATIVES,
-            value=4,
-            step=1,
-            label="Number of alternatives",
-            info="This model draws a different colouring each time.",
-            visible=show_alternatives,
-        )
-    return controls
-
-
 def build_demo(
     colorizers: Mapping[str, Colorizer] | None = None,
     *,
@@ -852,6 +801,9 @@ def build_demo(
         request past it stops with a message that says so. None: no limit.
     extra_tabs: (title, render) pairs; each `render()` adds its components and
         events inside a tab of its own after the colorization tabs (the survey).
+
+    The tabs are built and wired by `demo.tabs` (one module each); this function
+    assembles them: header, tabs, footer, then each tab's events.
     """
     if colorizers is None:
         colorizers = load_colorizers(weights)
@@ -859,325 +811,59 @@ def build_demo(
         raise ValueError("pass either colorizers or weights, not both")
     if not colorizers:
         raise ValueError("build_demo needs at least one colorizer")
-    colorizers = dict(colorizers)
     workdir = Path(tempfile.mkdtemp(prefix="colorize-demo-"))  # mode 0700
     examples = [
         (str(path), caption) for path, caption in write_examples(workdir / "examples")
     ]
-    limits = {"max_pixels": max_pixels, "max_bytes": max_bytes}
-
-    def roots() -> list[Path]:
+    ctx = PageContext(
+        colorizers=dict(colorizers),
+        workdir=workdir,
         # where Gradio stores uploads: the server's folder (read when it starts) and
         # the page's cache (examples are copied there); both are GRADIO_TEMP_DIR or
         # <temp>/gradio
-        return upload_roots(get_upload_folder(), demo.GRADIO_CACHE)
-
-    def on_model(name: str):
-        colorizer = _pick(colorizers, name)
-        show_temperature, show_alternatives = visible_controls(colorizer.spec)
-        return (
-            gr.update(info=_model_info(colorizer)),
-            gr.update(visible=show_temperature),
-            gr.update(visible=show_alternatives),
-        )
-
-    def on_batch_model(name: str):
-        return on_model(name)[:2]
-
-    @releasing_memory
-    def on_colorize(path, name, size, saturation, temperature, alternatives):
-        deadline = Deadline(time_limit_s)
-        upload = accept_upload(path, roots())
-        colorizer = _pick(colorizers, name)
-        out_dir = _result_dir(workdir, time.time())
-        result = colorize_photo(
-            colorizer,
-            upload,
-            size=int(size),
-            saturation=float(saturation),
-            temperature=float(temperature),
-            alternatives=int(alternatives),
-            out_dir=out_dir,
-            deadline=deadline,
-            **limits,
-        )
-        # the page gets display-size PNG files written here (fast, on all cores);
-        # handing Gradio images would make it encode them again, at full size
-        shown = result.png
-        if result.preview is not result.color:
-            shown = save_png(result.preview, out_dir / "preview.png")
-        original = None
-        if result.original is not None:
-            original = save_png(result.original, out_dir / "original.png")
-        samples = [
-            str(save_png(image, out_dir / f"alternative-{i + 1}.png"))
-            for i, image in enumerate(result.alternatives)
-        ]
-        return (
-            (str(save_png(result.gray, out_dir / "grey.png")), str(shown)),
-            gr.update(value=str(result.png), interactive=True),
-            gr.update(value=samples, visible=bool(samples)),
-            gr.update(visible=original is not None),
-            None if original is None else str(original),
-            scores_markdown(result.scores) if result.scores is not None else "",
-        )
-
-    @releasing_memory
-    def on_compare(path, size, saturation, temperature):
-        deadline = Deadline(time_limit_s)
-        shown = compare_models(
-            colorizers,
-            accept_upload(path, roots()),
-            size=int(size),
-            saturation=float(saturation),
-            temperature=float(temperature),
-            deadline=deadline,
-            **limits,
-        )
-        out_dir = _result_dir(workdir, time.time())
-        files = [
-            (str(save_png(image, out_dir / f"{i}.png")), caption)
-            for i, (image, caption) in enumerate(shown)
-        ]
-        return gr.update(value=files, visible=True)
-
-    @releasing_memory
-    def on_batch(
-        paths,
-        name,
-        size,
-        saturation,
-        temperature,
-        progress=gr.Progress(),  # noqa: B008 (Gradio passes progress through this default)
-    ):
-        deadline = Deadline(time_limit_s)
-        uploads = [accept_upload(p, roots()) for p in paths or []]
-        result = colorize_files(
-            _pick(colorizers, name),
-            uploads,
-            size=int(size),
-            saturation=float(saturation),
-            temperature=float(temperature),
-            out_dir=_result_dir(workdir, time.time()),
-            deadline=deadline,
-            on_progress=lambda i, n: progress((i, n), desc="Colorizing", unit="photos"),
-            **limits,
-        )
-        return str(result.zip), result.previews, result.report
-
-    def on_new_photo():
-        return (
-            None,
-            gr.update(value=None, interactive=False),
-            gr.update(value=[], visible=False),
-            gr.update(visible=False),
-            gr.update(value=[], visible=False),
-        )
-
+        roots=lambda: upload_roots(get_upload_folder(), demo.GRADIO_CACHE),
+        max_pixels=max_pixels,
+        max_bytes=max_bytes,
+        concurrency_limit=concurrency_limit,
+        time_limit_s=time_limit_s,
+    )
     with gr.Blocks(
         title="Colorize black-and-white photos",
         analytics_enabled=False,
         delete_cache=(3600, 3600),
     ) as demo:
-        gr.Markdown(
-            "# Colorize black-and-white photos\n"
-            "Bring old photos to colour. Everything runs on this computer: your photos "
-            "are not sent anywhere.",
-            elem_id="app-header",
-        )
+        _header()
         with gr.Tabs():
             with gr.Tab("Colorize a photo", id="photo"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        photo = gr.Image(
-                            type="filepath",
-                            image_mode=None,
-                            sources=["upload", "clipboard"],
-                            label="Your photo",
-                            placeholder="Drop a photo here, or click to choose one",
-                            height=340,
-                            elem_id="photo-input",
-                        )
-                        with gr.Row():
-                            colorize_button = gr.Button(
-                                "Colorize", variant="primary", elem_id="colorize-button"
-                            )
-                            compare_button = gr.Button(
-                                "Compare all models",
-                                visible=len(colorizers) > 1,
-                                elem_id="compare-button",
-                            )
-                        gr.Examples(
-                            examples=[[path] for path, _ in examples],
-                            inputs=[photo],
-                            label="No photo at hand? Try one of these",
-                            examples_per_page=len(examples),
-                        )
-                        gr.Markdown(
-                            "Example photos from scikit-image: "
-                            + ", ".join(caption for _, caption in examples)
-                            + ".",
-                            elem_classes="credits",
-                        )
-                        with gr.Accordion("Settings", open=True):
-                            photo_settings = _settings(colorizers, samples=True)
-                    with gr.Column(scale=3, min_width=400):
-                        slider = gr.ImageSlider(
-                            label="Grey input | Colorized (drag the handle)",
-                            type="filepath",
-                            format="png",
-                            interactive=False,
-                            buttons=["fullscreen"],
-                            max_height=620,
-                            elem_id="result-slider",
-                        )
-                        download = gr.DownloadButton(
-                            "Download full-resolution PNG",
-                            interactive=False,
-                            variant="primary",
-                            elem_id="download-button",
-                        )
-                        hints = hint_panel(colorizers)
-                        alternatives = gr.Gallery(
-                            label="Alternative colourings",
-                            format="png",
-                            columns=4,
-                            height="auto",
-                            visible=False,
-                        )
-                        with gr.Group(visible=False) as scores_box:
-                            with gr.Row():
-                                original = gr.Image(
-                                    label="Your colour original",
-                                    format="png",
-                                    interactive=False,
-                                    scale=2,
-                                    height=260,
-                                )
-                                scores = gr.Markdown(
-                                    label="Scores",
-                                    elem_id="scores",
-                                    padding=True,
-                                    scale=3,
-                                )
-                        comparison = gr.Gallery(
-                            label="All models on this photo",
-                            format="png",
-                            columns=3,
-                            height="auto",
-                            visible=False,
-                            elem_id="comparison",
-                        )
+                photo = photo_tab(ctx, examples)
             with gr.Tab("Colorize many photos", id="batch"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        files = gr.File(
-                            file_count="multiple",
-                            label=f"Photos (up to {MAX_BATCH_FILES})",
-                            height=220,
-                        )
-                        with gr.Accordion("Settings", open=True):
-                            batch_settings = _settings(colorizers, samples=False)
-                        batch_button = gr.Button("Colorize all", variant="primary")
-                    with gr.Column(scale=3, min_width=400):
-                        batch_zip = gr.File(label="Download all (zip of PNGs)")
-                        batch_report = gr.Markdown(label="Report")
-                        batch_previews = gr.Gallery(
-                            label="Results", format="png", columns=4, height="auto"
-                        )
+                batch = batch_tab(ctx)
             for title, render in extra_tabs:
                 with gr.Tab(title):
                     render()
-        gr.Markdown(
-            "Models: "
-            + "; ".join(f"{n} ({_model_info(c)})" for n, c in colorizers.items())
-            + f". Photos up to {max_pixels / 1e6:g} megapixels and "
-            f"{max_bytes / 1e6:g} MB; results keep the photo's full resolution.",
-            elem_id="app-footer",
-        )
-
-        # ------------------------------------------------------------ wiring
-        inference = {
-            "concurrency_id": "inference",
-            "concurrency_limit": concurrency_limit,
-            # Gradio's own preprocessing opens uploads with Pillow and fails with a
-            # bare "Error" on a file that is not an image; the handlers check files
-            # themselves: accept_upload (only files Gradio stored for an upload: a
-            # raw API call may name any path) and read_photo (says what is wrong)
-            "preprocess": False,
-        }
-        for settings, handler in (
-            (photo_settings, on_model),
-            (batch_settings, on_batch_model),
-        ):
-            settings["model"].change(
-                handler,
-                inputs=settings["model"],
-                outputs=[settings[k] for k in ("model", "temperature", "alternatives")]
-                if "alternatives" in settings
-                else [settings["model"], settings["temperature"]],
-                api_visibility="private",
-                queue=False,
-            )
-        photo.change(
-            on_new_photo,
-            outputs=[slider, download, alternatives, scores_box, comparison],
-            api_visibility="private",
-            queue=False,
-        )
-        colorized = colorize_button.click(
-            on_colorize,
-            inputs=[
-                photo,
-                photo_settings["model"],
-                photo_settings["size"],
-                photo_settings["saturation"],
-                photo_settings["temperature"],
-                photo_settings["alternatives"],
-            ],
-            outputs=[slider, download, alternatives, scores_box, original, scores],
-            api_name="colorize",
-            **inference,
-        )
-        compare_button.click(
-            on_compare,
-            inputs=[
-                photo,
-                photo_settings["size"],
-                photo_settings["saturation"],
-                photo_settings["temperature"],
-            ],
-            outputs=comparison,
-            api_name="compare",
-            **inference,
-        )
-        batch_button.click(
-            on_batch,
-            inputs=[
-                files,
-                batch_settings["model"],
-                batch_settings["size"],
-                batch_settings["saturation"],
-                batch_settings["temperature"],
-            ],
-            outputs=[batch_zip, batch_previews, batch_report],
-            api_name="colorize_many",
-            **inference,
-        )
-        wire_hints(
-            hints,
-            colorizers=colorizers,
-            photo=photo,
-            settings=photo_settings,
-            slider=slider,
-            download=download,
-            colorized=colorized,
-            upload_path=lambda payload: _accepted(accept_upload(payload, roots())),
-            result_dir=lambda: _result_dir(workdir, time.time()),
-            limits=limits,
-            concurrency_limit=concurrency_limit,
-        )
+        _footer(ctx)
+        wire_photo_tab(photo, ctx)
+        wire_batch_tab(batch, ctx)
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency_limit)
     # the folder of examples and results goes when the page object does (or at exit)
     weakref.finalize(demo, shutil.rmtree, workdir, ignore_errors=True)
     return demo
+
+
+def _header() -> None:
+    gr.Markdown(
+        "# Colorize black-and-white photos\n"
+        "Bring old photos to colour. Everything runs on this computer: your photos "
+        "are not sent anywhere.",
+        elem_id="app-header",
+    )
+
+
+def _footer(ctx: PageContext) -> None:
+    gr.Markdown(
+        "Models: "
+        + "; ".join(f"{n} ({model_info(c)})" for n, c in ctx.colorizers.items())
+        + f". Photos up to {ctx.max_pixels / 1e6:g} megapixels and "
+        f"{ctx.max_bytes / 1e6:g} MB; results keep the photo's full resolution.",
+        elem_id="app-footer",
+    )

@@ -11,13 +11,13 @@ from PIL import Image
 
 from core.colorizer import Colorizer
 from demo.app import (
-    _result_dir,
     colorize_files,
     colorize_photo,
     compare_models,
     is_color_photo,
     is_sampler,
     read_photo,
+    result_dir,
     scores_markdown,
     visible_controls,
 )
@@ -216,9 +216,9 @@ def test_colorize_files_says_when_nothing_worked(demo_colorizers, photos, tmp_pa
 
 
 def test_result_dir_removes_results_older_than_an_hour(tmp_path):
-    old = _result_dir(tmp_path, now=0.0)
+    old = result_dir(tmp_path, now=0.0)
     os.utime(old, (1_000.0, 1_000.0))
-    new = _result_dir(tmp_path, now=1_000.0 + 3_601.0)
+    new = result_dir(tmp_path, now=1_000.0 + 3_601.0)
     assert not old.exists() and new.exists()
     assert Path(new).parent == tmp_path / "results"
 
