@@ -35,6 +35,7 @@ from PIL import Image
 
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
+from core.colourcheck import is_color_photo
 from core.examples import write_examples
 from core.imageio import encode_png, load_pixels
 from core.metrics import ab_error_cmf, auc, colorfulness, psnr
@@ -90,9 +91,6 @@ __all__ = [
 SIZE_MIN, SIZE_MAX, SIZE_STEP = 128, 1024, 32  # render sizes offered (longer side)
 MAX_ALTERNATIVES = 8
 MAX_BATCH_FILES = 50
-# 99th-percentile ab spread: measured, 37 of the 40 historical photos in shared/data/bw
-# stay below 10.5 (the rest are hand-tinted) and 120 val colour photos all lie above 11
-COLOR_CHROMA = 10.5
 PREVIEW_SIDE = 512  # batch previews are thumbnails; the zip holds full resolution
 # the page shows photos at most this many pixels a side; the download keeps full
 # resolution (a 40 MP photo would be 120 MB per view otherwise)
@@ -303,22 +301,6 @@ def _float_rgb(pixels: np.ndarray) -> FloatArray:
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=-1)
     return np.asarray(rgb[..., :3], dtype=np.float32)
-
-
-def is_color_photo(pixels: np.ndarray) -> bool:
-    """True when an image has real colour, not a grey or uniformly toned photo.
-
-    pixels: uint8 (H, W) or (H, W, 3) in [0, 255], or float (H, W) or (H, W, 3) in
-    [0, 1]. Looks at the 99th percentile of the distance of each pixel's ab from the
-    image's median ab, on at most about a million pixels, so a sepia or cyanotype
-    print (one tint everywhere) counts as black and white.
-    """
-    if pixels.ndim == 2:
-        return False
-    step = max(1, int(np.sqrt(pixels.shape[0] * pixels.shape[1] / 1e6)))
-    ab = rgb_to_lab(_float_rgb(pixels[::step, ::step]))[..., 1:].reshape(-1, 2)
-    spread = np.hypot(*(ab - np.median(ab, axis=0)).T)
-    return float(np.percentile(spread, 99)) > COLOR_CHROMA
 
 
 def _display_size(size: tuple[int, int], side: int = DISPLAY_SIDE) -> tuple[int, int]:

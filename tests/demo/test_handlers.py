@@ -230,3 +230,10 @@ def test_a_sepia_print_is_not_a_colour_photo():
     sepia = grey[..., None] * np.array([1.0, 0.97, 0.9], np.float32)  # warm tone
     assert not is_color_photo(sepia)
     assert is_color_photo(skimage.data.coffee()[::4, ::4] / 255.0)
+
+
+def test_the_demo_tells_colour_photos_by_core_colourcheck():
+    from core import colourcheck
+    from demo import app
+
+    assert app.is_color_photo is colourcheck.is_color_photo
