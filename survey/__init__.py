@@ -26,8 +26,10 @@ Modules, for those working on the survey:
   intervals (`python -m survey.stats`); `survey.export`: CSV or Parquet files.
 - `survey.encoding`: the image bytes stored and served (equal length within a pair).
 - `survey.ui`, `survey.server`: the participant's page and the results page
-  (`python -m survey.server`; `app.py` starts it too); `survey.throttle`: the limit on
-  admin-token guesses.
+  (`python -m survey.server`; `app.py` starts it too): `survey.participant` (the
+  participant's handlers), `survey.results` (the results page), `survey.web` and
+  `survey/templates/` (Jinja2 HTML templates, autoescaped; the pages' styles);
+  `survey.throttle`: the limit on admin-token guesses.
 - `survey.errors`: the errors callers catch, each with an HTTP-like `status`.
 """
 
