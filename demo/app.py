@@ -4,8 +4,9 @@
     build_demo().launch(**launch_options())       # what `python app.py` does
 
 Handlers come first as plain functions (tested without a browser and raising `gr.Error`
-with one-line messages), then the layout and the wiring in `build_demo`, which loads the
-models once for all requests and queues them. Nothing runs at import time, and nothing
+with one-line messages), then `build_demo`, which loads the models once for all
+requests, assembles the tabs (each built and wired by its module in `demo/tabs/`) and
+queues them. Nothing runs at import time, and nothing
 is fetched from the internet: analytics are off, there are no share links, the fonts are
 Gradio's bundled ones and the example photos come from scikit-image's installed data.
 """
