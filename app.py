@@ -156,9 +156,13 @@ def _serve(cfg: AppConfig, weights: dict[str, Path]) -> int:
     from core.models import UnknownModelError
     from core.weights import MissingWeightsError, WeightsChecksumError
     from demo import build_demo, launch_options
-    from survey.db import db_error_message
-    from survey.errors import SurveyError
-    from survey.server import ADMIN_TOKEN_ENV, build_survey_app, launch_survey
+    from survey import (
+        ADMIN_TOKEN_ENV,
+        SurveyError,
+        build_survey_app,
+        db_error_message,
+        launch_survey,
+    )
 
     try:
         # the admin token comes from the environment: a command line shows in `ps`

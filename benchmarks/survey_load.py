@@ -48,9 +48,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import add_dataclass_args, dataclass_from_args
-from survey.create import CreateConfig, build_study
-from survey.db import create_engine, init_db
-from survey.models import Participant, Study, Trial
+from survey import (
+    CreateConfig,
+    Participant,
+    Study,
+    Trial,
+    build_study,
+    create_engine,
+    init_db,
+)
 
 log = logging.getLogger(__name__)
 

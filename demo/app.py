@@ -4,8 +4,9 @@
     build_demo().launch(**launch_options())       # what `python app.py` does
 
 Handlers come first as plain functions (tested without a browser and raising `gr.Error`
-with one-line messages), then the layout and the wiring in `build_demo`, which loads the
-models once for all requests and queues them. Nothing runs at import time, and nothing
+with one-line messages), then `build_demo`, which loads the models once for all
+requests, assembles the tabs (each built and wired by its module in `demo/tabs/`) and
+queues them. Nothing runs at import time, and nothing
 is fetched from the internet: analytics are off, there are no share links, the fonts are
 Gradio's bundled ones and the example photos come from scikit-image's installed data.
 """
@@ -35,6 +36,7 @@ from PIL import Image
 
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
+from core.colourcheck import is_color_photo
 from core.examples import write_examples
 from core.imageio import encode_png, load_pixels
 from core.metrics import ab_error_cmf, auc, colorfulness, psnr
@@ -43,7 +45,6 @@ from core.quantize import ANNEALED_T
 from core.types import FloatArray, UInt8Array
 from core.weights import WEIGHTS_DIR, MissingWeightsError, read_manifest
 from demo.hint_ui import CSS as HINT_CSS
-from demo.hint_ui import hint_panel, wire_hints
 from demo.limits import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
@@ -51,6 +52,10 @@ from demo.limits import (
     DEFAULT_QUEUE_SIZE,
     DEFAULT_TIME_LIMIT_S,
 )
+from demo.tabs.batch import batch_tab, wire_batch_tab
+from demo.tabs.context import PageContext
+from demo.tabs.photo import photo_tab, wire_photo_tab
+from demo.tabs.settings import model_info
 
 __all__ = [
     "DISPLAY_SIDE",
@@ -62,6 +67,7 @@ __all__ = [
     "Scores",
     "TabRenderer",
     "accept_upload",
+    "accepted",
     "build_demo",
     "colorize_files",
     "colorize_photo",
@@ -72,8 +78,10 @@ __all__ = [
     "is_sampler",
     "launch_options",
     "load_colorizers",
+    "pick_colorizer",
     "read_photo",
     "releasing_memory",
+    "result_dir",
     "save_png",
     "score",
     "scores_markdown",
@@ -84,9 +92,6 @@ __all__ = [
 SIZE_MIN, SIZE_MAX, SIZE_STEP = 128, 1024, 32  # render sizes offered (longer side)
 MAX_ALTERNATIVES = 8
 MAX_BATCH_FILES = 50
-# 99th-percentile ab spread: measured, 37 of the 40 historical photos in shared/data/bw
-# stay below 10.5 (the rest are hand-tinted) and 120 val colour photos all lie above 11
-COLOR_CHROMA = 10.5
 PREVIEW_SIDE = 512  # batch previews are thumbnails; the zip holds full resolution
 # the page shows photos at most this many pixels a side; the download keeps full
 # resolution (a 40 MP photo would be 120 MB per view otherwise)
@@ -102,8 +107,20 @@ REFUSED_UPLOAD = (
 )
 RESULT_MAX_AGE_S = 3600.0  # results on disk are kept this long for downloads
 
-# scikit-image's bundled photos (no download), shown grey; licences from its docstrings
-
+# The result slider always shows the whole photo. Gradio's ImageSlider (6.31, with no
+# option to turn it off) zooms both images on the mouse wheel, anchored at the pointer
+# (and cancels the page's scrolling), so scrolling the page with the pointer over the
+# result left the photo zoomed, its left edge cut off. SLIDER_JS keeps wheel events
+# from reaching the slider (the page scrolls instead); the CSS rule keeps the photo
+# fitted whatever zoom the component computes (a pinch on a touch screen). The
+# fullscreen button is the way to see detail.
+SLIDER_JS = """() => {
+    document.addEventListener("wheel", (event) => {
+        if (event.target instanceof Element && event.target.closest("#result-slider")) {
+            event.stopPropagation();
+        }
+    }, { capture: true });
+}"""
 CSS = """
 .gradio-container { max-width: 1320px !important; margin: 0 auto !important; }
 #app-header { padding: 0.4rem 0 0.2rem; }
@@ -114,6 +131,7 @@ CSS = """
 #app-footer p, .credits p {
     color: var(--body-text-color-subdued); font-size: 0.8rem; margin: 0;
 }
+#result-slider img { transform: none !important; object-fit: contain !important; }
 """
 
 TabRenderer = Callable[[], None]  # adds a tab's components and events when called
@@ -237,7 +255,7 @@ def accept_upload(payload: Any, roots: Sequence[Path]) -> Path | None:
     raise gr.Error(REFUSED_UPLOAD)
 
 
-def _accepted(path: Path | None) -> str | None:
+def accepted(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
@@ -284,22 +302,6 @@ def _float_rgb(pixels: np.ndarray) -> FloatArray:
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=-1)
     return np.asarray(rgb[..., :3], dtype=np.float32)
-
-
-def is_color_photo(pixels: np.ndarray) -> bool:
-    """True when an image has real colour, not a grey or uniformly toned photo.
-
-    pixels: uint8 (H, W) or (H, W, 3) in [0, 255], or float (H, W) or (H, W, 3) in
-    [0, 1]. Looks at the 99th percentile of the distance of each pixel's ab from the
-    image's median ab, on at most about a million pixels, so a sepia or cyanotype
-    print (one tint everywhere) counts as black and white.
-    """
-    if pixels.ndim == 2:
-        return False
-    step = max(1, int(np.sqrt(pixels.shape[0] * pixels.shape[1] / 1e6)))
-    ab = rgb_to_lab(_float_rgb(pixels[::step, ::step]))[..., 1:].reshape(-1, 2)
-    spread = np.hypot(*(ab - np.median(ab, axis=0)).T)
-    return float(np.percentile(spread, 99)) > COLOR_CHROMA
 
 
 def _display_size(size: tuple[int, int], side: int = DISPLAY_SIDE) -> tuple[int, int]:
@@ -358,7 +360,7 @@ def _check_settings(
         raise gr.Error(f"Alternatives must be between 1 and {MAX_ALTERNATIVES}.")
 
 
-def _pick(colorizers: Mapping[str, Colorizer], name: str | None) -> Colorizer:
+def pick_colorizer(colorizers: Mapping[str, Colorizer], name: str | None) -> Colorizer:
     if name not in colorizers:
         raise gr.Error(
             f"Unknown model {name!r}; choose one of {', '.join(colorizers)}."
@@ -461,7 +463,7 @@ def save_png(image: Image.Image, path: Path) -> Path:
     return path
 
 
-def _result_dir(workdir: Path, now: float) -> Path:
+def result_dir(workdir: Path, now: float) -> Path:
     """A new folder for one request's files; folders older than an hour are removed."""
     results = workdir / "results"
     results.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -749,6 +751,7 @@ def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
         "share": False,
         "theme": _theme(),
         "css": CSS + HINT_CSS,
+        "js": SLIDER_JS,
         "max_file_size": max_bytes,  # refused while uploading, before any decoding
         "footer_links": ["api", "settings"],
         "ssr_mode": False,
@@ -756,63 +759,6 @@ def launch_options(*, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
         "mcp_server": False,
         "enable_monitoring": False,
     }
-
-
-def _model_info(colorizer: Colorizer) -> str:
-    return colorizer.spec.description or colorizer.spec.name
-
-
-def _settings(
-    colorizers: Mapping[str, Colorizer], *, samples: bool
-) -> dict[str, gr.components.Component]:
-    """The model choice and its settings; `samples`: offer a number of alternatives."""
-    first = next(iter(colorizers.values()))
-    show_temperature, show_alternatives = visible_controls(first.spec)
-    controls = {
-        "model": gr.Dropdown(
-            choices=list(colorizers),
-            value=first.name,
-            label="Model",
-            info=_model_info(first),
-            interactive=len(colorizers) > 1,
-        ),
-        "size": gr.Slider(
-            SIZE_MIN,
-            SIZE_MAX,
-            value=first.spec.input_size,
-            step=SIZE_STEP,
-            label="Render size",
-            info="Longer side the model sees; the result keeps your photo's size.",
-        ),
-        "saturation": gr.Slider(
-            0.0,
-            2.0,
-            value=1.0,
-            step=0.05,
-            label="Saturation",
-            info="1 = as predicted.",
-        ),
-        "temperature": gr.Slider(
-            0.0,
-            1.0,
-            value=ANNEALED_T,
-            step=0.01,
-            label="Temperature",
-            info="Lower gives bolder colours, higher safer ones (0 = most likely bin).",
-            visible=show_temperature,
-        ),
-    }
-    if samples:
-        controls["alternatives"] = gr.Slider(
-            1,
-            MAX_ALTERNATIVES,
-            value=4,
-            step=1,
-            label="Number of alternatives",
-            info="This model draws a different colouring each time.",
-            visible=show_alternatives,
-        )
-    return controls
 
 
 def build_demo(
@@ -838,6 +784,9 @@ def build_demo(
         request past it stops with a message that says so. None: no limit.
     extra_tabs: (title, render) pairs; each `render()` adds its components and
         events inside a tab of its own after the colorization tabs (the survey).
+
+    The tabs are built and wired by `demo.tabs` (one module each); this function
+    assembles them: header, tabs, footer, then each tab's events.
     """
     if colorizers is None:
         colorizers = load_colorizers(weights)
@@ -845,325 +794,59 @@ def build_demo(
         raise ValueError("pass either colorizers or weights, not both")
     if not colorizers:
         raise ValueError("build_demo needs at least one colorizer")
-    colorizers = dict(colorizers)
     workdir = Path(tempfile.mkdtemp(prefix="colorize-demo-"))  # mode 0700
     examples = [
         (str(path), caption) for path, caption in write_examples(workdir / "examples")
     ]
-    limits = {"max_pixels": max_pixels, "max_bytes": max_bytes}
-
-    def roots() -> list[Path]:
+    ctx = PageContext(
+        colorizers=dict(colorizers),
+        workdir=workdir,
         # where Gradio stores uploads: the server's folder (read when it starts) and
         # the page's cache (examples are copied there); both are GRADIO_TEMP_DIR or
         # <temp>/gradio
-        return upload_roots(get_upload_folder(), demo.GRADIO_CACHE)
-
-    def on_model(name: str):
-        colorizer = _pick(colorizers, name)
-        show_temperature, show_alternatives = visible_controls(colorizer.spec)
-        return (
-            gr.update(info=_model_info(colorizer)),
-            gr.update(visible=show_temperature),
-            gr.update(visible=show_alternatives),
-        )
-
-    def on_batch_model(name: str):
-        return on_model(name)[:2]
-
-    @releasing_memory
-    def on_colorize(path, name, size, saturation, temperature, alternatives):
-        deadline = Deadline(time_limit_s)
-        upload = accept_upload(path, roots())
-        colorizer = _pick(colorizers, name)
-        out_dir = _result_dir(workdir, time.time())
-        result = colorize_photo(
-            colorizer,
-            upload,
-            size=int(size),
-            saturation=float(saturation),
-            temperature=float(temperature),
-            alternatives=int(alternatives),
-            out_dir=out_dir,
-            deadline=deadline,
-            **limits,
-        )
-        # the page gets display-size PNG files written here (fast, on all cores);
-        # handing Gradio images would make it encode them again, at full size
-        shown = result.png
-        if result.preview is not result.color:
-            shown = save_png(result.preview, out_dir / "preview.png")
-        original = None
-        if result.original is not None:
-            original = save_png(result.original, out_dir / "original.png")
-        samples = [
-            str(save_png(image, out_dir / f"alternative-{i + 1}.png"))
-            for i, image in enumerate(result.alternatives)
-        ]
-        return (
-            (str(save_png(result.gray, out_dir / "grey.png")), str(shown)),
-            gr.update(value=str(result.png), interactive=True),
-            gr.update(value=samples, visible=bool(samples)),
-            gr.update(visible=original is not None),
-            None if original is None else str(original),
-            scores_markdown(result.scores) if result.scores is not None else "",
-        )
-
-    @releasing_memory
-    def on_compare(path, size, saturation, temperature):
-        deadline = Deadline(time_limit_s)
-        shown = compare_models(
-            colorizers,
-            accept_upload(path, roots()),
-            size=int(size),
-            saturation=float(saturation),
-            temperature=float(temperature),
-            deadline=deadline,
-            **limits,
-        )
-        out_dir = _result_dir(workdir, time.time())
-        files = [
-            (str(save_png(image, out_dir / f"{i}.png")), caption)
-            for i, (image, caption) in enumerate(shown)
-        ]
-        return gr.update(value=files, visible=True)
-
-    @releasing_memory
-    def on_batch(
-        paths,
-        name,
-        size,
-        saturation,
-        temperature,
-        progress=gr.Progress(),  # noqa: B008 (Gradio passes progress through this default)
-    ):
-        deadline = Deadline(time_limit_s)
-        uploads = [accept_upload(p, roots()) for p in paths or []]
-        result = colorize_files(
-            _pick(colorizers, name),
-            uploads,
-            size=int(size),
-            saturation=float(saturation),
-            temperature=float(temperature),
-            out_dir=_result_dir(workdir, time.time()),
-            deadline=deadline,
-            on_progress=lambda i, n: progress((i, n), desc="Colorizing", unit="photos"),
-            **limits,
-        )
-        return str(result.zip), result.previews, result.report
-
-    def on_new_photo():
-        return (
-            None,
-            gr.update(value=None, interactive=False),
-            gr.update(value=[], visible=False),
-            gr.update(visible=False),
-            gr.update(value=[], visible=False),
-        )
-
+        roots=lambda: upload_roots(get_upload_folder(), demo.GRADIO_CACHE),
+        max_pixels=max_pixels,
+        max_bytes=max_bytes,
+        concurrency_limit=concurrency_limit,
+        time_limit_s=time_limit_s,
+    )
     with gr.Blocks(
         title="Colorize black-and-white photos",
         analytics_enabled=False,
         delete_cache=(3600, 3600),
     ) as demo:
-        gr.Markdown(
-            "# Colorize black-and-white photos\n"
-            "Bring old photos to colour. Everything runs on this computer: your photos "
-            "are not sent anywhere.",
-            elem_id="app-header",
-        )
+        _header()
         with gr.Tabs():
             with gr.Tab("Colorize a photo", id="photo"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        photo = gr.Image(
-                            type="filepath",
-                            image_mode=None,
-                            sources=["upload", "clipboard"],
-                            label="Your photo",
-                            placeholder="Drop a photo here, or click to choose one",
-                            height=340,
-                            elem_id="photo-input",
-                        )
-                        with gr.Row():
-                            colorize_button = gr.Button(
-                                "Colorize", variant="primary", elem_id="colorize-button"
-                            )
-                            compare_button = gr.Button(
-                                "Compare all models",
-                                visible=len(colorizers) > 1,
-                                elem_id="compare-button",
-                            )
-                        gr.Examples(
-                            examples=[[path] for path, _ in examples],
-                            inputs=[photo],
-                            label="No photo at hand? Try one of these",
-                            examples_per_page=len(examples),
-                        )
-                        gr.Markdown(
-                            "Example photos from scikit-image: "
-                            + ", ".join(caption for _, caption in examples)
-                            + ".",
-                            elem_classes="credits",
-                        )
-                        with gr.Accordion("Settings", open=True):
-                            photo_settings = _settings(colorizers, samples=True)
-                    with gr.Column(scale=3, min_width=400):
-                        slider = gr.ImageSlider(
-                            label="Grey input | Colorized (drag the handle)",
-                            type="filepath",
-                            format="png",
-                            interactive=False,
-                            buttons=["fullscreen"],
-                            max_height=620,
-                            elem_id="result-slider",
-                        )
-                        download = gr.DownloadButton(
-                            "Download full-resolution PNG",
-                            interactive=False,
-                            variant="primary",
-                            elem_id="download-button",
-                        )
-                        hints = hint_panel(colorizers)
-                        alternatives = gr.Gallery(
-                            label="Alternative colourings",
-                            format="png",
-                            columns=4,
-                            height="auto",
-                            visible=False,
-                        )
-                        with gr.Group(visible=False) as scores_box:
-                            with gr.Row():
-                                original = gr.Image(
-                                    label="Your colour original",
-                                    format="png",
-                                    interactive=False,
-                                    scale=2,
-                                    height=260,
-                                )
-                                scores = gr.Markdown(
-                                    label="Scores",
-                                    elem_id="scores",
-                                    padding=True,
-                                    scale=3,
-                                )
-                        comparison = gr.Gallery(
-                            label="All models on this photo",
-                            format="png",
-                            columns=3,
-                            height="auto",
-                            visible=False,
-                            elem_id="comparison",
-                        )
+                photo = photo_tab(ctx, examples)
             with gr.Tab("Colorize many photos", id="batch"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        files = gr.File(
-                            file_count="multiple",
-                            label=f"Photos (up to {MAX_BATCH_FILES})",
-                            height=220,
-                        )
-                        with gr.Accordion("Settings", open=True):
-                            batch_settings = _settings(colorizers, samples=False)
-                        batch_button = gr.Button("Colorize all", variant="primary")
-                    with gr.Column(scale=3, min_width=400):
-                        batch_zip = gr.File(label="Download all (zip of PNGs)")
-                        batch_report = gr.Markdown(label="Report")
-                        batch_previews = gr.Gallery(
-                            label="Results", format="png", columns=4, height="auto"
-                        )
+                batch = batch_tab(ctx)
             for title, render in extra_tabs:
                 with gr.Tab(title):
                     render()
-        gr.Markdown(
-            "Models: "
-            + "; ".join(f"{n} ({_model_info(c)})" for n, c in colorizers.items())
-            + f". Photos up to {max_pixels / 1e6:g} megapixels and "
-            f"{max_bytes / 1e6:g} MB; results keep the photo's full resolution.",
-            elem_id="app-footer",
-        )
-
-        # ------------------------------------------------------------ wiring
-        inference = {
-            "concurrency_id": "inference",
-            "concurrency_limit": concurrency_limit,
-            # Gradio's own preprocessing opens uploads with Pillow and fails with a
-            # bare "Error" on a file that is not an image; the handlers check files
-            # themselves: accept_upload (only files Gradio stored for an upload: a
-            # raw API call may name any path) and read_photo (says what is wrong)
-            "preprocess": False,
-        }
-        for settings, handler in (
-            (photo_settings, on_model),
-            (batch_settings, on_batch_model),
-        ):
-            settings["model"].change(
-                handler,
-                inputs=settings["model"],
-                outputs=[settings[k] for k in ("model", "temperature", "alternatives")]
-                if "alternatives" in settings
-                else [settings["model"], settings["temperature"]],
-                api_visibility="private",
-                queue=False,
-            )
-        photo.change(
-            on_new_photo,
-            outputs=[slider, download, alternatives, scores_box, comparison],
-            api_visibility="private",
-            queue=False,
-        )
-        colorized = colorize_button.click(
-            on_colorize,
-            inputs=[
-                photo,
-                photo_settings["model"],
-                photo_settings["size"],
-                photo_settings["saturation"],
-                photo_settings["temperature"],
-                photo_settings["alternatives"],
-            ],
-            outputs=[slider, download, alternatives, scores_box, original, scores],
-            api_name="colorize",
-            **inference,
-        )
-        compare_button.click(
-            on_compare,
-            inputs=[
-                photo,
-                photo_settings["size"],
-                photo_settings["saturation"],
-                photo_settings["temperature"],
-            ],
-            outputs=comparison,
-            api_name="compare",
-            **inference,
-        )
-        batch_button.click(
-            on_batch,
-            inputs=[
-                files,
-                batch_settings["model"],
-                batch_settings["size"],
-                batch_settings["saturation"],
-                batch_settings["temperature"],
-            ],
-            outputs=[batch_zip, batch_previews, batch_report],
-            api_name="colorize_many",
-            **inference,
-        )
-        wire_hints(
-            hints,
-            colorizers=colorizers,
-            photo=photo,
-            settings=photo_settings,
-            slider=slider,
-            download=download,
-            colorized=colorized,
-            upload_path=lambda payload: _accepted(accept_upload(payload, roots())),
-            result_dir=lambda: _result_dir(workdir, time.time()),
-            limits=limits,
-            concurrency_limit=concurrency_limit,
-        )
+        _footer(ctx)
+        wire_photo_tab(photo, ctx)
+        wire_batch_tab(batch, ctx)
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency_limit)
     # the folder of examples and results goes when the page object does (or at exit)
     weakref.finalize(demo, shutil.rmtree, workdir, ignore_errors=True)
     return demo
+
+
+def _header() -> None:
+    gr.Markdown(
+        "# Colorize black-and-white photos\n"
+        "Bring old photos to colour. Everything runs on this computer: your photos "
+        "are not sent anywhere.",
+        elem_id="app-header",
+    )
+
+
+def _footer(ctx: PageContext) -> None:
+    gr.Markdown(
+        "Models: "
+        + "; ".join(f"{n} ({model_info(c)})" for n, c in ctx.colorizers.items())
+        + f". Photos up to {ctx.max_pixels / 1e6:g} megapixels and "
+        f"{ctx.max_bytes / 1e6:g} MB; results keep the photo's full resolution.",
+        elem_id="app-footer",
+    )

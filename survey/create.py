@@ -41,6 +41,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.colourcheck import is_color_photo
 from core.config import add_dataclass_args, dataclass_from_args
 from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from core.types import UInt8Array
@@ -62,7 +63,6 @@ __all__ = [
     "fakes_from_colorizer",
     "fakes_from_folder",
     "find_photos",
-    "is_color",
     "load_photo",
     "main",
     "png_bytes",
@@ -72,9 +72,6 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MIN_SIZE, MAX_SIZE = 32, 2048  # served longer side; MAX_SIZE as core.colorizer's
-MIN_MEAN_CHROMA = (
-    3.0  # mean max-min channel spread (of 255) below which a photo is grey
-)
 MAX_ASPECT_CHANGE = 0.02  # a fake whose aspect ratio differs more is not of that photo
 ATTENTION_MODEL = "gray"  # model label of attention-check pairs
 
@@ -154,23 +151,17 @@ def _to_uint8(source: Path | PILImage.Image) -> UInt8Array:
     return np.round(rgb * 255.0).astype(np.uint8)
 
 
-def is_color(rgb: UInt8Array) -> bool:
-    """Whether an image has colour: mean spread between its channels.
-
-    rgb: uint8 (H, W, 3) in [0, 255].
-    """
-    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
-    return float(spread.mean()) >= MIN_MEAN_CHROMA
-
-
 def load_photo(path: Path, size: int) -> PILImage.Image:
     """A real photo as it will be served: RGB, longer side at most `size`.
 
-    Raises ImageLoadError (one line) for unreadable files and grey photos.
+    Raises ImageLoadError (one line) for unreadable files and for photos that are
+    not in colour (`core.colourcheck.is_color_photo`: grey, or toned like sepia).
     """
     rgb = _to_uint8(path)
-    if not is_color(rgb):
-        raise ImageLoadError(f"{path}: not a colour photo (it looks grey)")
+    if not is_color_photo(rgb):
+        raise ImageLoadError(
+            f"{path}: not a colour photo (it looks grey or toned, like sepia)"
+        )
     image = PILImage.fromarray(rgb, mode="RGB")
     scale = size / max(image.size)
     if scale < 1.0:

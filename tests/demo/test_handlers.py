@@ -11,13 +11,13 @@ from PIL import Image
 
 from core.colorizer import Colorizer
 from demo.app import (
-    _result_dir,
     colorize_files,
     colorize_photo,
     compare_models,
     is_color_photo,
     is_sampler,
     read_photo,
+    result_dir,
     scores_markdown,
     visible_controls,
 )
@@ -216,9 +216,9 @@ def test_colorize_files_says_when_nothing_worked(demo_colorizers, photos, tmp_pa
 
 
 def test_result_dir_removes_results_older_than_an_hour(tmp_path):
-    old = _result_dir(tmp_path, now=0.0)
+    old = result_dir(tmp_path, now=0.0)
     os.utime(old, (1_000.0, 1_000.0))
-    new = _result_dir(tmp_path, now=1_000.0 + 3_601.0)
+    new = result_dir(tmp_path, now=1_000.0 + 3_601.0)
     assert not old.exists() and new.exists()
     assert Path(new).parent == tmp_path / "results"
 
@@ -230,3 +230,10 @@ def test_a_sepia_print_is_not_a_colour_photo():
     sepia = grey[..., None] * np.array([1.0, 0.97, 0.9], np.float32)  # warm tone
     assert not is_color_photo(sepia)
     assert is_color_photo(skimage.data.coffee()[::4, ::4] / 255.0)
+
+
+def test_the_demo_tells_colour_photos_by_core_colourcheck():
+    from core import colourcheck
+    from demo import app
+
+    assert app.is_color_photo is colourcheck.is_color_photo

@@ -15,7 +15,8 @@ from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from survey import service
+from core.imageio import ImageLoadError
+from survey import create, service
 from survey.create import CreateConfig, create_study, fakes_from_colorizer, main
 from survey.db import create_engine
 from survey.models import Image as StoredImage
@@ -280,3 +281,15 @@ def test_create_with_a_random_weights_colorizer(
             assert np.abs(real_l - fake_l).mean() < 3.0
             assert not np.array_equal(real_rgb, fake_rgb)
     engine.dispose()
+
+
+def test_a_sepia_photo_is_no_real_photo_of_a_study(tmp_path):
+    """The survey tells colour photos as the demo does (core.colourcheck)."""
+    from core import colourcheck
+
+    assert create.is_color_photo is colourcheck.is_color_photo
+    grey = skimage.data.camera()[::4, ::4].astype(np.float64)
+    sepia = np.clip(grey[..., None] * [1.0, 0.95, 0.85], 0, 255).astype(np.uint8)
+    Image.fromarray(sepia).save(tmp_path / "sepia.png")
+    with pytest.raises(ImageLoadError, match="not a colour photo"):
+        create.load_photo(tmp_path / "sepia.png", 128)
