@@ -61,7 +61,7 @@ from core.models import create_model, get_spec, list_models
 from core.models.registry import ModelSpec
 from core.weights import read_manifest
 from training.data import PipelineConfig, make_dataset
-from training.train import classification_loss, regression_loss
+from training.losses import classification_loss, regression_loss
 
 __all__ = [
     "GOALS",

@@ -3,9 +3,9 @@
     python -m benchmarks.train_speed --models default default-v2 --size 160 \
         --out docs/results/train-speed.md
 
-Each model gets a `training.train.Trainer` (the real loss, optimizers and step) and one
-batch from the real input pipeline (`training.data.make_dataset`, simulated hints for
-hint models). Rounds alternate between the models, so that a busy machine slows them
+Each model gets a `training.trainer.Trainer` (the real loss, optimizers and step) and
+one batch from the real input pipeline (`training.data.make_dataset`, simulated hints
+for hint models). Rounds alternate between the models, so that a busy machine slows them
 alike; each round times `--steps` steps of each model. Figures: the median images/s
 over rounds, and each model's median ratio to the first model (the ratios of the same
 round). Writes a Markdown record (the command, the machine, the table) to --out, or
@@ -44,7 +44,8 @@ def measure(
     of its images/s / the first model's, "rounds": rounds}}.
     """
     from training.data import PipelineConfig, make_dataset
-    from training.train import TrainConfig, Trainer
+    from training.train_config import TrainConfig
+    from training.trainer import Trainer
 
     steps_of = {}
     for name in models:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core.models import UnknownModelError, create_model
-from training.train import load_init_weights
+from training.init_weights import load_init_weights
 
 __all__ = ["average_weights", "main"]
 

@@ -29,12 +29,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 __all__ = [
     "KINDS",
+    "check_same_sources",
     "is_chief",
     "make_strategy",
     "min_over_workers",
@@ -150,3 +153,19 @@ def min_over_workers(strategy: tf.distribute.Strategy, value: int) -> int:
         return int(value)
     mine = _per_replica(strategy, tf.constant([value], tf.int64))
     return int(tf.reduce_min(strategy.gather(mine, axis=0)))
+
+
+def check_same_sources(sources: list[Path], strategy: tf.distribute.Strategy) -> None:
+    """Raise ValueError unless every worker lists the same sources (names, order).
+
+    Worker i trains on sources i, i + n, ... of its own listing, so the listings
+    must agree, or shards would be read twice or never.
+    """
+    names = "\n".join(p.name for p in sources).encode()
+    mine = np.array([len(sources), zlib.crc32(names) % 1_000_003], np.float64)
+    total = sum_over_workers(strategy, mine)
+    if np.abs(total - mine * worker_count(strategy)).max() > 0.5:
+        raise ValueError(
+            "the workers list different training sources; every worker must see "
+            "the same shard names under --data (see docs/distributed.md)"
+        )

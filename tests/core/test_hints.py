@@ -12,7 +12,7 @@ from core.colorspace import rgb_to_lab
 from core.models import create_model
 from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
-from training.train import load_init_weights
+from training.init_weights import load_init_weights
 
 SIZE = 64
 

@@ -23,14 +23,11 @@ from training.data import (
     list_sources,
     make_dataset,
 )
+from training.init_weights import load_init_encoder, model_and_file
+from training.losses import classification_loss
 from training.prior import compute_prior, load_prior, save_prior
-from training.train import (
-    TrainConfig,
-    Trainer,
-    classification_loss,
-    load_init_encoder,
-    model_and_file,
-)
+from training.train_config import TrainConfig
+from training.trainer import Trainer
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 SIZE = 64
