@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tensorflow as tf
 
+from core.errors import InvalidInputError
 from training.distribute import is_chief, min_over_workers, worker_count, worker_index
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class Checkpoints:
         try:
             status.assert_existing_objects_matched()
         except AssertionError as err:
-            raise ValueError(
+            raise InvalidInputError(
                 f"checkpoint {path} does not match this model and configuration "
                 f"({err}); use another --out or the original options"
             ) from err
@@ -113,7 +114,7 @@ class Checkpoints:
         trainer.best_val = float(trainer.counters["best_val"].numpy())
         saved_by = int(trainer.counters["workers"].numpy())
         if saved_by != worker_count(trainer.strategy):
-            raise ValueError(
+            raise InvalidInputError(
                 f"checkpoint {path} was written by {saved_by} workers, this run has "
                 f"{worker_count(trainer.strategy)}: resume with as many workers (each "
                 "restores its own data position), or start a new --out"
@@ -167,13 +168,13 @@ def resume(trainer: Trainer, folder: Path, strategy: tf.distribute.Strategy) -> 
     agreed = min_over_workers(strategy, latest)
     if agreed == 0:
         if latest:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{folder} has checkpoints but another worker has none; give every "
                 "worker its checkpoint folder back, or start in a new --out"
             )
         return 0
     if agreed not in kept:
-        raise ValueError(
+        raise InvalidInputError(
             f"{folder} lacks the checkpoint of step {agreed} that the other workers "
             f"resume from (it keeps {kept})"
         )

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.colorspace import rgb_to_lab_tf
+from core.errors import InvalidInputError, MissingInputError
 from training.hints import simulate_hints
 
 __all__ = [
@@ -82,9 +83,9 @@ def list_sources(paths: list[str] | str) -> list[Path]:
             elif m.is_file():
                 found.append(m)
             else:
-                raise FileNotFoundError(f"no such data path: {p}")
+                raise MissingInputError(f"no such data path: {p}")
     if not found:
-        raise FileNotFoundError(f"no images or .tar shards under {paths}")
+        raise MissingInputError(f"no images or .tar shards under {paths}")
     return found
 
 
@@ -147,7 +148,7 @@ def index_source(path: Path) -> SourceIndex:
                     offsets.append(member.offset_data)
                     sizes.append(member.size)
     except tarfile.ReadError as err:
-        raise ValueError(
+        raise InvalidInputError(
             f"{path} is not an uncompressed tar shard ({err}); "
             "make shards with python -m training.shard"
         ) from err
@@ -173,7 +174,7 @@ def worker_sources(
         return list(range(len(sources)))
     n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
     if len(sources) < n:
-        raise ValueError(
+        raise InvalidInputError(
             f"{len(sources)} data sources cannot be split between {n} workers; "
             "write more shards (python -m training.shard ... --per-shard N)"
         )
@@ -271,14 +272,14 @@ def make_dataset(
     if input_context is not None:
         batch, rest = divmod(cfg.batch_size, input_context.num_input_pipelines)
         if rest or not batch:
-            raise ValueError(
+            raise InvalidInputError(
                 f"batch {cfg.batch_size} does not split evenly between "
                 f"{input_context.num_input_pipelines} input pipelines"
             )
 
     counts = np.array([len(x) for x in index], np.int64)
     if counts.sum() == 0:
-        raise FileNotFoundError(f"no images in {paths}")
+        raise MissingInputError(f"no images in {paths}")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     # one row per photo: its source (position in `own`), member number, bytes
     row_src = tf.constant(np.repeat(np.arange(len(index)), counts), tf.int64)

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from core.errors import InvalidInputError
+
 __all__ = [
     "KINDS",
     "check_same_sources",
@@ -53,7 +55,9 @@ KINDS = ("auto", "default", "mirrored", "multiworker")
 
 def _resolve_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise ValueError(f"unknown strategy kind {kind!r}; expected one of {KINDS}")
+        raise InvalidInputError(
+            f"unknown strategy kind {kind!r}; expected one of {KINDS}"
+        )
     if kind != "auto":
         return kind
     if os.environ.get("TF_CONFIG", "").strip():
@@ -75,14 +79,14 @@ def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     if resolved == "multiworker":
         raw = os.environ.get("TF_CONFIG", "").strip()
         if not raw:
-            raise ValueError(
+            raise InvalidInputError(
                 "strategy 'multiworker' needs the TF_CONFIG environment variable "
                 "(cluster and task; see docs/distributed.md)"
             )
         try:
             json.loads(raw)
         except json.JSONDecodeError as err:
-            raise ValueError(f"TF_CONFIG is not valid JSON: {err}") from err
+            raise InvalidInputError(f"TF_CONFIG is not valid JSON: {err}") from err
         strategy: tf.distribute.Strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif resolved == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
@@ -165,7 +169,7 @@ def check_same_sources(sources: list[Path], strategy: tf.distribute.Strategy) ->
     mine = np.array([len(sources), zlib.crc32(names) % 1_000_003], np.float64)
     total = sum_over_workers(strategy, mine)
     if np.abs(total - mine * worker_count(strategy)).max() > 0.5:
-        raise ValueError(
+        raise InvalidInputError(
             "the workers list different training sources; every worker must see "
             "the same shard names under --data (see docs/distributed.md)"
         )

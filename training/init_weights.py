@@ -8,6 +8,7 @@ from pathlib import Path
 
 import keras
 
+from core.errors import InvalidInputError, MissingInputError
 from core.models import create_model, list_models
 from core.weights import WEIGHTS_DIR, file_sha256, read_manifest
 from training.prior import load_prior, shift_logits_bias
@@ -25,12 +26,12 @@ log = logging.getLogger(__name__)
 def _load_weights_file(model: keras.Model, path: str, flag: str, mismatch: str) -> None:
     """`model.load_weights(path)`, its failures as one-line errors naming `flag`."""
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{flag} {path}: no such file")
+        raise MissingInputError(f"{flag} {path}: no such file")
     try:
         model.load_weights(path)
     except ValueError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-        raise ValueError(f"{flag} {path} {mismatch}: {first}") from None
+        raise InvalidInputError(f"{flag} {path} {mismatch}: {first}") from None
 
 
 def load_init_weights(
@@ -90,7 +91,7 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
             other.set_weights(values)
             copied.append(layer.name)
     if not copied:
-        raise ValueError(f"no layer of {source.name!r} fits {target.name!r}")
+        raise InvalidInputError(f"no layer of {source.name!r} fits {target.name!r}")
     return copied
 
 
@@ -106,7 +107,7 @@ def load_init_encoder(model: keras.Model, path: str, model_name: str) -> None:
     try:
         target = model.get_layer("encoder")
     except ValueError:
-        raise ValueError(
+        raise InvalidInputError(
             f"--init-encoder: model {model.name!r} has no 'encoder' layer"
         ) from None
     source = create_model(model_name, pretrained=False)

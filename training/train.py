@@ -55,7 +55,8 @@ import tensorflow as tf
 
 from core.atomic import atomic_write_bytes
 from core.config import add_dataclass_args, dataclass_from_args
-from core.models import UnknownModelError, get_spec
+from core.errors import InvalidInputError, MissingInputError, UserError
+from core.models import get_spec
 from core.quantize import NUM_BINS, rebalance_weights, smooth_prior
 from training.checkpoint import checkpoint_folder, resume
 from training.data import (
@@ -95,11 +96,13 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
     cfg = resolve_config(cfg)
     spec = get_spec(cfg.model)
     if spec.color_space != "lab":
-        raise ValueError(f"training.train trains Lab models; {cfg.model!r} is not one")
+        raise InvalidInputError(
+            f"training.train trains Lab models; {cfg.model!r} is not one"
+        )
     strategy = strategy or make_strategy(cfg.strategy)
     check_precision(cfg.precision)
     if cfg.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(
+        raise InvalidInputError(
             f"--batch-size {cfg.batch_size} is not a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas"
         )
@@ -200,7 +203,7 @@ def _start(trainer: Trainer, ckpt: Path, own: list[Path]) -> None:
     # decided together, so that no worker waits alone in the next collective
     previous = np.array(float((ckpt / "state.json").exists()))
     if worker_count(strategy) > 1 and sum_over_workers(strategy, previous) > 0:
-        raise ValueError(
+        raise InvalidInputError(
             f"{ckpt} holds a checkpoint of the previous format, which resumes on "
             "one worker only; resume it there, or start a new --out"
         )
@@ -281,6 +284,8 @@ def _class_weights(
         return np.ones(NUM_BINS)
     path = out / "prior.npz"
     if cfg.prior:
+        if not Path(cfg.prior).is_file():
+            raise MissingInputError(f"--prior {cfg.prior}: no such file")
         prior = load_prior(cfg.prior)
     elif worker_count(strategy) == 1 and path.exists():
         return load_prior(path)["weights"]
@@ -316,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
         keras.utils.set_random_seed(cfg.seed)
         best = train(cfg, strategy)
-    except (ValueError, FileNotFoundError, UnknownModelError) as err:
+    except UserError as err:  # other errors are bugs: they keep their traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(best)

@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.errors import InvalidInputError
 from core.models import get_spec
 
 __all__ = [
@@ -142,14 +143,16 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
     Raises ValueError for an unknown precision or a batch that is not positive.
     """
     if cfg.precision not in PRECISIONS:
-        raise ValueError(f"--precision {cfg.precision!r}: expected one of {PRECISIONS}")
+        raise InvalidInputError(
+            f"--precision {cfg.precision!r}: expected one of {PRECISIONS}"
+        )
     defaults = {**FALLBACK_DEFAULTS, **get_spec(cfg.model).train_defaults}
     filled = {
         key: defaults[key] if getattr(cfg, key) is None else getattr(cfg, key)
         for key in FALLBACK_DEFAULTS
     }
     if filled["batch_size"] < 1 or filled["size"] < 1:
-        raise ValueError(f"batch size and size must be positive, got {filled}")
+        raise InvalidInputError(f"batch size and size must be positive, got {filled}")
     return dataclasses.replace(cfg, **filled)
 
 
@@ -162,7 +165,7 @@ def parse_model_options(items: tuple[str, ...] | list[str]) -> dict[str, object]
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"model option {item!r} is not KEY=VALUE")
+            raise InvalidInputError(f"model option {item!r} is not KEY=VALUE")
         try:
             options[key.strip()] = ast.literal_eval(value)
         except (ValueError, SyntaxError):

@@ -13,6 +13,8 @@ from typing import Any
 
 import keras
 
+from core.errors import UserError
+
 __all__ = [
     "ModelSpec",
     "UnknownModelError",
@@ -64,7 +66,7 @@ class ModelSpec:
         return self.noise_dim > 0
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(UserError, KeyError):
     """Raised for a model name that is not registered; lists the known names."""
 
     def __init__(self, name: str) -> None:

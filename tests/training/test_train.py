@@ -431,3 +431,30 @@ def test_adversarial_term_trains_a_critic_and_checkpoints_it(tmp_path, batch) ->
     _trainer(tmp_path).save_checkpoint(tmp_path / "plain")
     with pytest.raises(ValueError, match="does not match"):
         _trainer(tmp_path, adversarial=0.5).load_checkpoint(tmp_path / "plain")
+
+
+def test_main_reports_a_user_error_in_one_line(tmp_path, capsys) -> None:
+    from training.train import main
+
+    argv = ["--out", str(tmp_path / "run"), "--precision", "float64"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --precision 'float64': expected one of")
+    assert len(err.splitlines()) == 1
+    missing = ["--out", str(tmp_path / "run"), "--data", str(tmp_path / "nothing")]
+    assert main(missing) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: no such data path: {tmp_path / 'nothing'}"
+    ]
+
+
+def test_main_lets_a_bug_keep_its_traceback(tmp_path, monkeypatch) -> None:
+    """A ValueError that is no user's error (a bug) is not turned into a line."""
+    from training import train
+
+    def broken(cfg, strategy=None):
+        return np.zeros(2).reshape(3)  # raises ValueError: a bug, not bad input
+
+    monkeypatch.setattr(train, "train", broken)
+    with pytest.raises(ValueError, match="reshape"):
+        train.main(["--out", str(tmp_path / "run")])
