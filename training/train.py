@@ -80,7 +80,7 @@ from training.runlog import RunLog
 from training.train_config import TrainConfig, resolve_config
 from training.trainer import Trainer, check_precision
 
-__all__ = ["LOG_EVERY", "main", "train"]
+__all__ = ["LOG_EVERY", "main", "rebalancing_weights", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def _start(trainer: Trainer, ckpt: Path, own: list[Path]) -> None:
     if resume(trainer, ckpt, strategy):
         log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
         return
-    trainer.class_weights.assign(_class_weights(cfg, out, own, strategy))
+    trainer.class_weights.assign(rebalancing_weights(cfg, out, own, strategy))
     if worker_count(strategy) == 1 and trainer.load_checkpoint(ckpt):
         log.info("resumed at step %d (epoch %d)", trainer.step, trainer.epoch)
     elif cfg.init_weights:
@@ -269,16 +269,19 @@ def _validate(
     return val_loss, better
 
 
-def _class_weights(
+def rebalancing_weights(
     cfg: TrainConfig,
     out: Path,
     own_sources: list[Path],
     strategy: tf.distribute.Strategy,
 ) -> np.ndarray:
-    """Rebalancing weights, float64 (313,): from --prior, the run folder or the data.
+    """Rebalancing weights, float64 (313,): from --prior, the run folder or the data;
+    all ones for a model without 313 bins.
 
-    Counted on the data, each worker counts its own sources and the counts are
-    summed over the workers; the chief writes `prior.npz`.
+    Counted on the data at the model's output stride (the resolution of its logits and
+    of the loss: 2 for `default`, 4 for `default-v2` and the VGG16 models), each
+    worker counts its own sources and the counts are summed over the workers; the
+    chief writes `prior.npz` (counts int64 (313,), prior and weights float64 (313,)).
     """
     if get_spec(cfg.model).output != "ab_bins":
         return np.ones(NUM_BINS)

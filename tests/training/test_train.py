@@ -458,3 +458,36 @@ def test_main_lets_a_bug_keep_its_traceback(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(train, "train", broken)
     with pytest.raises(ValueError, match="reshape"):
         train.main(["--out", str(tmp_path / "run")])
+
+
+@pytest.mark.parametrize(
+    ("model", "stride"),
+    [("default", 2), ("default-v2", 4), ("vgg16-cls", 4), ("default-reg", None)],
+)
+def test_rebalancing_prior_is_counted_at_the_model_output_stride(
+    photo_dir, tmp_path, model, stride
+) -> None:
+    """The prior a run computes counts one ab per logit: (size / stride)^2 a photo."""
+    from training.train import rebalancing_weights
+
+    cfg = TrainConfig(model=model, size=SIZE, out=str(tmp_path))
+    sources = sorted(photo_dir.rglob("*.jpg"))
+    strategy = tf.distribute.get_strategy()
+    weights = rebalancing_weights(cfg, tmp_path, sources, strategy)
+    if stride is None:  # a regression model: no rebalancing, no prior written
+        np.testing.assert_array_equal(weights, np.ones(NUM_BINS))
+        assert not (tmp_path / "prior.npz").exists()
+        return
+    prior = load_prior(tmp_path / "prior.npz")
+    assert prior["counts"].sum() == len(PHOTOS) * (SIZE // stride) ** 2
+    np.testing.assert_array_equal(weights, prior["weights"])
+
+
+def test_prior_command_counts_at_the_named_model_stride(photo_dir, tmp_path) -> None:
+    from training.prior import main
+
+    out = tmp_path / "p.npz"
+    argv = ["--data", str(photo_dir), "--out", str(out), "--size", str(SIZE)]
+    assert main([*argv, "--model", "vgg16-cls"]) == 0
+    counts = load_prior(out)["counts"]
+    assert counts.sum() == len(PHOTOS) * (SIZE // 4) ** 2
