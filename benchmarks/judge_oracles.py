@@ -21,6 +21,7 @@ number is measured; without --out the Markdown is printed.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 
@@ -29,6 +30,7 @@ from PIL import Image
 from skimage.filters import gaussian
 
 from benchmarks.markdown import command_line, emit
+from core.cli import run_main
 from core.colorizer import Colorizer
 from core.colorspace import lab_to_rgb, rgb_to_lab
 from training.data import iter_encoded, list_sources
@@ -146,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-model", action="store_true", help="skip the default model's rendering"
     )
     parser.add_argument("--out", default="", help="Markdown file (default: print)")
-    args = parser.parse_args(argv)
+    return run_main(parser, argv, lambda args: _run(args, argv), level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     judge = SemanticJudge()
     colorizer = None if args.no_model else Colorizer.load("default")
     counts: dict[str, list[int]] = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import platform
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.markdown import command_line, emit
+from core.cli import run_main
 from core.models import get_spec
 
 __all__ = ["measure", "main"]
@@ -117,17 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3, help="timed steps a round")
     parser.add_argument("--out", default="", help="Markdown record (default: print)")
-    args = parser.parse_args(argv)
-    if not Path(args.data).exists():
-        parser.error(f"--data {args.data}: no such folder or file")
-    result = measure(
-        args.models, args.data, args.size, args.batch_size, args.rounds, args.steps
-    )
-    emit(
-        to_markdown(result, command_line("benchmarks.train_speed", argv), args.size),
-        args.out,
-    )
-    return 0
+
+    def run(args: argparse.Namespace) -> int:
+        if not Path(args.data).exists():
+            parser.error(f"--data {args.data}: no such folder or file")
+        result = measure(
+            args.models, args.data, args.size, args.batch_size, args.rounds, args.steps
+        )
+        command = command_line("benchmarks.train_speed", argv)
+        emit(to_markdown(result, command, args.size), args.out)
+        return 0
+
+    return run_main(parser, argv, run, level=logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core.atomic import atomic_write_bytes, remove_stale_temps
+from core.cli import run_main
 from core.colorizer import MAX_SIZE, Colorizer, Hint, HintError
 from core.config import add_dataclass_args, dataclass_from_args
 from core.examples import write_examples
@@ -718,13 +719,12 @@ def main(argv: list[str] | None = None) -> int:
         "inputs", nargs="*", metavar="INPUT", help="image file, folder or glob"
     )
     add_dataclass_args(parser, ColorizeConfig)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(parser, argv, _run, level=logging.WARNING, force_logging=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(ColorizeConfig, args)
     inputs: list[str] = args.inputs
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     logging.getLogger().handlers[0].setFormatter(_CliFormatter())
 
     if cfg.list_models:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from core.models import UnknownModelError, create_model
+from core.cli import run_main
+from core.errors import InvalidInputError
+from core.models import create_model
 from training.init_weights import load_init_weights
 
 __all__ = ["average_weights", "main"]
@@ -92,16 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mix", type=float, nargs="+", help="weight of each file (default: equal)"
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_main(parser, argv, _run, errors=(ValueError, FileNotFoundError))
+
+
+def _run(args: argparse.Namespace) -> int:
     if not args.out.endswith(".weights.h5"):
-        print("error: --out must end with .weights.h5", file=sys.stderr)
-        return 2
-    try:
-        average_weights(args.model, args.weights, args.out, args.mix)
-    except (ValueError, FileNotFoundError, UnknownModelError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise InvalidInputError("--out must end with .weights.h5")
+    average_weights(args.model, args.weights, args.out, args.mix)
     print(args.out)
     return 0
 

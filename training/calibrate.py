@@ -30,6 +30,7 @@ from PIL import Image
 
 from core import metrics
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.colorizer import Colorizer, compose
 from core.colorspace import rgb_to_lab
 from core.quantize import ANNEALED_T
@@ -191,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also the top-1/top-5 agreement of the EfficientNet-Lite2 judge (slower)",
     )
     parser.add_argument("--out", default="", help="folder for calibration.json")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_main(parser, argv, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
     colorizer = Colorizer.load(args.model, args.weights, tta=args.tta)
     weights = load_prior(args.prior)["weights"]
     rows = calibrate(

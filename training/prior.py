@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.models import get_spec
 from core.quantize import NUM_BINS, nearest_bin, rebalance_weights, smooth_prior
 from training.data import PipelineConfig, make_dataset
@@ -88,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stride", type=int, default=None, help="default: the model's output stride"
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_main(parser, argv, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
     stride = args.stride or get_spec(args.model).output_stride
     save_prior(compute_prior(args.data, args.size, stride), args.out)
     print(args.out)

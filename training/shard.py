@@ -32,6 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.cli import run_main
 from training.data import IMAGE_SUFFIXES
 
 __all__ = ["ShardConfig", "ShardReport", "main", "write_shards"]
@@ -190,14 +191,17 @@ def main(argv: list[str] | None = None) -> int:
                 default=f.default,
                 help=f"{f.metadata['help']} (default: {f.default})",
             )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    cfg = ShardConfig(**vars(args))
-    try:
-        report = write_shards(cfg)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_main(
+        parser,
+        argv,
+        _run,
+        level=logging.WARNING,
+        errors=(FileNotFoundError, FileExistsError, ValueError),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = write_shards(ShardConfig(**vars(args)))
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     for path in report.shards:

@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -54,8 +53,9 @@ import numpy as np
 import tensorflow as tf
 
 from core.atomic import atomic_write_bytes
+from core.cli import TIMED_LOG_FORMAT, run_main
 from core.config import add_dataclass_args, dataclass_from_args
-from core.errors import InvalidInputError, MissingInputError, UserError
+from core.errors import InvalidInputError, MissingInputError
 from core.models import get_spec
 from core.quantize import NUM_BINS, rebalance_weights, smooth_prior
 from training.checkpoint import checkpoint_folder, resume
@@ -315,19 +315,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     add_dataclass_args(parser, TrainConfig)
-    cfg = dataclass_from_args(TrainConfig, parser.parse_args(argv))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        # a multi-worker strategy must exist before any other TensorFlow op
-        strategy = make_strategy(cfg.strategy)
-        for name in ("tensorflow", "absl"):  # per-collective and per-save notes
-            logging.getLogger(name).setLevel(logging.WARNING)
-        keras.utils.set_random_seed(cfg.seed)
-        best = train(cfg, strategy)
-    except UserError as err:  # other errors are bugs: they keep their traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(best)
+    # only errors raised for users are one line; others are bugs, with a traceback
+    return run_main(parser, argv, _run, log_format=TIMED_LOG_FORMAT)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = dataclass_from_args(TrainConfig, args)
+    # a multi-worker strategy must exist before any other TensorFlow op
+    strategy = make_strategy(cfg.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+    print(train(cfg, strategy))
     return 0
 
 

@@ -38,7 +38,6 @@ import io
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ import tensorflow as tf
 from PIL import Image
 
 from core.atomic import atomic_write_bytes
+from core.cli import TIMED_LOG_FORMAT, run_main
 from core.colorspace import U_MAX, V_MAX, rgb_to_yuv, rgb_to_yuv_tf, yuv_to_rgb
 from core.config import add_dataclass_args, dataclass_from_args
 from core.models import create_model, get_spec
@@ -579,17 +579,21 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     add_dataclass_args(parser, GanConfig)
-    cfg = dataclass_from_args(GanConfig, parser.parse_args(argv))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        # a multi-worker strategy must exist before any other TensorFlow op
-        strategy = make_strategy(cfg.strategy)
-        keras.utils.set_random_seed(cfg.seed)
-        weights = train(cfg, strategy)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(weights)
+    return run_main(
+        parser,
+        argv,
+        _run,
+        log_format=TIMED_LOG_FORMAT,
+        errors=(ValueError, FileNotFoundError),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = dataclass_from_args(GanConfig, args)
+    # a multi-worker strategy must exist before any other TensorFlow op
+    strategy = make_strategy(cfg.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+    print(train(cfg, strategy))
     return 0
 
 
