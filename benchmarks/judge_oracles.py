@@ -33,8 +33,9 @@ from benchmarks.markdown import command_line, emit
 from core.cli import run_main
 from core.colorizer import Colorizer
 from core.colorspace import lab_to_rgb, rgb_to_lab
+from core.imageio import decode_rgb
 from training.data import iter_encoded, list_sources
-from training.evaluate import _decode, gray_baseline
+from training.evaluate import gray_baseline
 from training.semantic import SemanticJudge, agreement
 
 __all__ = ["RENDERINGS", "main", "render_all"]
@@ -159,7 +160,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     for n, (_key, data) in enumerate(iter_encoded(list_sources([args.data]))):
         if args.limit and n >= args.limit:
             break
-        gt = _decode(data)
+        gt = decode_rgb(data)
         renderings = render_all(gt, colorizer)
         top5 = judge.top5([gt, *renderings.values()])
         animal = int(top5[0][0]) in ANIMALS

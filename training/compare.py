@@ -36,6 +36,7 @@ from core.atomic import atomic_write_bytes
 from core.cli import run_main
 from core.colorizer import Colorizer
 from core.colorspace import rgb_to_lab
+from core.imageio import decode_rgb
 from core.models import UnknownModelError
 from core.quantize import ANNEALED_T
 from core.weights import (
@@ -92,11 +93,6 @@ VARIANTS = (
 FIG_SIDE = 160  # height of one panel in comparison.png
 
 
-def _decode(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def _load(variants, weights: dict[str, str]) -> dict[str, Colorizer]:
     """One Colorizer per model name; models without weights are left out."""
     loaded: dict[str, Colorizer] = {}
@@ -146,7 +142,7 @@ def compare(
     for n, (key, blob) in enumerate(iter_encoded(list_sources(data))):
         if limit and n >= limit:
             break
-        gt = _decode(blob)
+        gt = decode_rgb(blob)
         gray = gray_baseline(gt)
         originals.append(
             {

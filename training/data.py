@@ -33,10 +33,11 @@ import tensorflow as tf
 
 from core.colorspace import rgb_to_lab_tf
 from core.errors import InvalidInputError, MissingInputError
+from core.imageio import TENSORFLOW_SUFFIXES, images_in_folder
 from training.hints import simulate_hints
 
 __all__ = [
-    "IMAGE_SUFFIXES",
+    "decode_tf",
     "PipelineConfig",
     "SourceIndex",
     "count_images",
@@ -49,8 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)
@@ -75,10 +74,8 @@ def list_sources(paths: list[str] | str) -> list[Path]:
         matches = [Path(m) for m in sorted(glob.glob(str(p)))] or [Path(p)]
         for m in matches:
             if m.is_dir():
-                found += sorted(
-                    f
-                    for f in m.rglob("*")
-                    if f.is_file() and f.suffix.lower() in (*IMAGE_SUFFIXES, ".tar")
+                found += images_in_folder(
+                    m, (*TENSORFLOW_SUFFIXES, ".tar"), hidden=True
                 )
             elif m.is_file():
                 found.append(m)
@@ -93,7 +90,7 @@ def _is_image_member(member: tarfile.TarInfo) -> bool:
     return (
         member.isfile()
         and member.size > 0
-        and Path(member.name).suffix.lower() in IMAGE_SUFFIXES
+        and Path(member.name).suffix.lower() in TENSORFLOW_SUFFIXES
     )
 
 
@@ -181,10 +178,17 @@ def worker_sources(
     return list(range(i, len(sources), n))
 
 
+def decode_tf(data: tf.Tensor | bytes) -> tf.Tensor:
+    """The training pipeline's decoder: an encoded photo (JPEG, PNG, BMP, WebP; the
+    first frame) -> uint8 (H, W, 3) RGB. Raises tf.errors.InvalidArgumentError for
+    data it cannot decode."""
+    rgb = tf.io.decode_image(data, channels=3, expand_animations=False)
+    rgb.set_shape([None, None, 3])
+    return rgb
+
+
 def _decode(data: tf.Tensor) -> tf.Tensor:
-    img = tf.io.decode_image(data, channels=3, expand_animations=False)
-    img.set_shape([None, None, 3])
-    return tf.image.convert_image_dtype(img, tf.float32)
+    return tf.image.convert_image_dtype(decode_tf(data), tf.float32)
 
 
 def _random_crop(rgb: tf.Tensor, cfg: PipelineConfig, seed: tf.Tensor) -> tf.Tensor:

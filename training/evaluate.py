@@ -45,6 +45,7 @@ from core.cli import run_main
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
 from core.config import add_dataclass_args, dataclass_from_args
+from core.imageio import decode_rgb
 from core.weights import (
     WEIGHTS_DIR,
     WeightsChecksumError,
@@ -203,13 +204,6 @@ def gray_baseline(rgb: np.ndarray) -> np.ndarray:
     lightness = rgb_to_lab(rgb)[..., 0]
     g = np.round(gray_level(lightness) * 255.0).astype(np.uint8)
     return np.repeat(g[..., None], 3, axis=-1)
-
-
-def _decode(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def image_metrics(
@@ -398,7 +392,7 @@ def evaluate(
     for n, (key, data) in enumerate(iter_encoded(list_sources(list(cfg.data)))):
         if cfg.limit and n >= cfg.limit:
             break
-        gt = _decode(data)
+        gt = decode_rgb(data)
         gray = gray_baseline(gt)
         originals.append(
             {

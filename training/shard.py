@@ -2,7 +2,7 @@
 
     python -m training.shard SRC_FOLDER OUT_FOLDER --per-shard 1000
 
-SRC_FOLDER is searched recursively for images (training.data.IMAGE_SUFFIXES), in
+SRC_FOLDER is searched recursively for images (core.imageio.TENSORFLOW_SUFFIXES), in
 sorted order. Each photo is checked by decoding it the way training does
 (`tf.io.decode_image`); one that does not decode is reported on one line on stderr
 and skipped. Each shard `OUT_FOLDER/shard-NNNNNN.tar` holds `--per-shard` photos as
@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.cli import run_main
-from training.data import IMAGE_SUFFIXES
+from core.imageio import TENSORFLOW_SUFFIXES, images_in_folder
+from training.data import decode_tf
 
 __all__ = ["ShardConfig", "ShardReport", "main", "write_shards"]
 
@@ -74,7 +75,7 @@ def _decode_problem(data: bytes) -> str:
     import tensorflow as tf
 
     try:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = decode_tf(data)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
         return err.message.splitlines()[0] if err.message else type(err).__name__
     if min(image.shape[:2]) < 1:
@@ -121,11 +122,11 @@ def write_shards(cfg: ShardConfig) -> ShardReport:
     src, out = Path(cfg.src), Path(cfg.out)
     if not src.is_dir():
         raise FileNotFoundError(f"no such folder: {src}")
-    photos = sorted(
-        p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    photos = images_in_folder(src, TENSORFLOW_SUFFIXES, hidden=True)
     if not photos:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {src}")
+        raise FileNotFoundError(
+            f"no images ({', '.join(TENSORFLOW_SUFFIXES)}) under {src}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     old = sorted(out.glob(f"{cfg.prefix}-*.tar"))
     if old and not cfg.overwrite:

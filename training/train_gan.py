@@ -54,7 +54,7 @@ from core.config import add_dataclass_args, dataclass_from_args
 from core.models import create_model, get_spec
 from core.models.cgan import INPUT_SIZE, build_discriminator
 from core.types import FloatArray, UInt8Array
-from training.data import iter_encoded, list_sources
+from training.data import decode_tf, iter_encoded, list_sources
 from training.distribute import is_chief, make_strategy, worker_index
 
 __all__ = [
@@ -138,7 +138,7 @@ def load_images(paths: list[str] | tuple[str, ...], limit: int = 0) -> UInt8Arra
     """
     out = []
     for _key, data in iter_encoded(list_sources(list(paths))):
-        rgb = tf.io.decode_image(data, channels=3, expand_animations=False)
+        rgb = decode_tf(data)
         h, w = int(rgb.shape[0]), int(rgb.shape[1])
         if (h, w) != (INPUT_SIZE, INPUT_SIZE):
             side = min(h, w)
