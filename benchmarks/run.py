@@ -536,7 +536,7 @@ def _train_step(
 
     @tf.function(autograph=False)
     def step(lightness: tf.Tensor, ab: tf.Tensor, *hints: tf.Tensor) -> tf.Tensor:
-        x = lightness / 100.0
+        x = spec.luma_to_norm(lightness)
         inputs = [x, hints[0][..., :2], hints[0][..., 2:]] if hints else x
         with tf.GradientTape() as tape:
             out = model(inputs, training=True)

@@ -36,8 +36,6 @@ from PIL import Image
 from core.colorspace import (
     RGB_TO_XYZN_T,
     RGB_TO_YUV_T,
-    U_MAX,
-    V_MAX,
     lab_to_rgb,
     lab_to_rgb8,
     lightness_from_luminance,
@@ -55,7 +53,7 @@ from core.imageio import (
     pixels_to_rgb,
 )
 from core.models import create_model, get_spec
-from core.models.registry import ModelSpec
+from core.models.registry import AB_SCALE, ModelSpec
 from core.quantize import ANNEALED_T, NUM_BINS, bin_centers, decode_logits
 from core.types import FloatArray, UInt8Array
 from core.weights import load_weights
@@ -78,7 +76,6 @@ MAX_SIZE = 2048  # largest network side accepted from users
 PREFETCH = 2  # images decoded ahead of the network by `colorize_iter`
 
 _COLOR_SPACES = ("lab", "yuv")
-_UV_SCALE = np.array([U_MAX, V_MAX], dtype=np.float32)
 _GRAPH_CACHE = 32  # traced network shapes kept per Colorizer
 # Full-resolution work runs in bands of rows: a float32 band of this many pixels
 # (256 KiB) stays in a core's L2 cache, and bands run on all cores (numpy releases the
@@ -120,7 +117,7 @@ def hint_maps(
     hints: Sequence[Hint],
     image_hw: tuple[int, int],
     shape: tuple[int, int],
-    ab_scale: float = 110.0,
+    ab_scale: float = AB_SCALE,
     patch: int = HINT_PATCH,
 ) -> tuple[FloatArray, FloatArray]:
     """The network's hint inputs for hints given in pixels of a photo.
@@ -482,9 +479,7 @@ class Colorizer:
         out = np.asarray(out, dtype=np.float32)
         if self.spec.output == "ab_bins":
             return decode_logits(out, temperature)
-        if self.spec.output == "uv":
-            return out * _UV_SCALE
-        return out * self.spec.ab_scale
+        return self.spec.norm_to_chroma(out)
 
     def _shape(self, hw: tuple[int, ...], size: int) -> tuple[int, int]:
         if self.spec.fixed_size:
@@ -523,11 +518,7 @@ class Colorizer:
         for hint models the hint ab (B, h, w, 2) and mask (B, h, w, 1) (`hint_maps`
         per image; zeros when hints is None)."""
         batch = np.stack([_resize(x[..., None], shape) for x in luma])
-        if self.spec.color_space == "yuv":
-            x = batch * 2.0 - 1.0  # Y in [0, 1] -> [-1, 1] (docs/design.md 1.5)
-        else:
-            x = batch / 100.0
-        inputs = [x.astype(np.float32)]
+        inputs = [self.spec.luma_to_norm(batch).astype(np.float32)]
         if self.spec.samples:
             dim = self.spec.noise_dim
             z = np.stack(

@@ -21,11 +21,9 @@ import tensorflow as tf
 from core.types import FloatArray, UInt8Array
 
 __all__ = [
-    "AB_MAX",
     "LAB_DELTA",
     "LAB_EPSILON",
     "LAB_KAPPA",
-    "L_MAX",
     "RGB_TO_XYZN_T",
     "RGB_TO_YUV_T",
     "SRGB_KNEE",
@@ -47,8 +45,6 @@ __all__ = [
     "yuv_to_rgb_tf",
 ]
 
-L_MAX = 100.0
-AB_MAX = 110.0  # covers the sRGB ab range; regression heads predict ab / AB_MAX
 
 _RGB_TO_XYZ = np.array(
     [

@@ -49,7 +49,7 @@ from PIL import Image
 
 from core.atomic import atomic_write_bytes
 from core.cli import TIMED_LOG_FORMAT, run_main
-from core.colorspace import U_MAX, V_MAX, rgb_to_yuv, rgb_to_yuv_tf, yuv_to_rgb
+from core.colorspace import rgb_to_yuv, rgb_to_yuv_tf, yuv_to_rgb
 from core.config import add_dataclass_args, dataclass_from_args
 from core.models import create_model, get_spec
 from core.models.cgan import INPUT_SIZE, build_discriminator
@@ -82,7 +82,7 @@ LOG_COLUMNS = (
     "d_acc_fake",
     "seconds",
 )
-_UV_MAX = np.array([U_MAX, V_MAX], dtype=np.float32)
+_SPEC = get_spec("cgan")  # its normalisation: y = 2Y - 1, uv = (U/U_MAX, V/V_MAX)
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def yuv_example(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     V / V_MAX), float32 (..., H, W, 2) in [-1, 1].
     """
     yuv = rgb_to_yuv_tf(rgb)
-    return yuv[..., :1] * 2.0 - 1.0, yuv[..., 1:] / _UV_MAX
+    return _SPEC.luma_to_norm(yuv[..., :1]), _SPEC.chroma_to_norm(yuv[..., 1:])
 
 
 def make_gan_dataset(
@@ -387,7 +387,7 @@ def sample_grid(rgb: UInt8Array, uv_fake: FloatArray) -> UInt8Array:
     real = rgb.astype(np.float32) / 255.0
     luma = rgb_to_yuv(real)[..., :1]
     grey = np.repeat(luma, 3, axis=-1)
-    fake = yuv_to_rgb(np.concatenate([luma, uv_fake * _UV_MAX], axis=-1))
+    fake = yuv_to_rgb(np.concatenate([luma, _SPEC.norm_to_chroma(uv_fake)], axis=-1))
     rows = np.concatenate([grey, fake, real], axis=2)  # (B, 64, 192, 3)
     grid = np.concatenate(list(rows), axis=0)
     grid = np.repeat(np.repeat(grid, 2, axis=0), 2, axis=1)

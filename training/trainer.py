@@ -177,7 +177,7 @@ class Trainer:
         `out` (313 logits decoded after the --perceptual-alpha prior correction)."""
         out = tf.cast(out, tf.float32)
         if self.spec.output != "ab_bins":
-            return out * self.spec.ab_scale
+            return self.spec.norm_to_chroma(out)
         return decode_corrected_tf(out, self.class_weights, self.cfg.perceptual_alpha)
 
     def per_example_loss(
@@ -216,12 +216,13 @@ class Trainer:
     def model_inputs(
         self, lightness: tf.Tensor, hints: tf.Tensor | None = None
     ) -> tf.Tensor | list[tf.Tensor]:
-        """The network's inputs: L / 100, and for hint models the hint ab and mask.
+        """The network's inputs: L / 100 (`ModelSpec.luma_to_norm`), and for hint
+        models the hint ab and mask.
 
         lightness: float32 (B, S, S, 1) in [0, 100]; hints: float32 (B, S, S, 3) as
         `training.hints.simulate_hints` packs them, or None (no hints).
         """
-        x = lightness / 100.0
+        x = self.spec.luma_to_norm(lightness)
         if not self.spec.hints:
             return x
         if hints is None:

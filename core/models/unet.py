@@ -30,7 +30,7 @@ from core.models.efficientnet_lite import (
     load_pretrained,
     skip_tap_names,
 )
-from core.models.registry import ModelSpec, register_model
+from core.models.registry import AB_SCALE, ModelSpec, register_model
 from core.quantize import NUM_BINS, SOFT_SIGMA, bin_centers
 
 __all__ = ["DEFAULT_SPEC", "GrayToEncoderInput", "HintEvidence", "build_unet"]
@@ -100,7 +100,7 @@ class HintEvidence(layers.Layer):
     colour to the region around it. No weights.
     """
 
-    def __init__(self, stride: int, ab_scale: float = 110.0, **kwargs) -> None:
+    def __init__(self, stride: int, ab_scale: float = AB_SCALE, **kwargs) -> None:
         super().__init__(**kwargs)
         self.stride = int(stride)
         self.ab_scale = float(ab_scale)
