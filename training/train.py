@@ -94,69 +94,93 @@ def train(cfg: TrainConfig, strategy: tf.distribute.Strategy | None = None) -> P
     runs multi-worker training; see training.distribute).
     """
     cfg = resolve_config(cfg)
-    spec = get_spec(cfg.model)
-    if spec.color_space != "lab":
+    if get_spec(cfg.model).color_space != "lab":
         raise InvalidInputError(
             f"training.train trains Lab models; {cfg.model!r} is not one"
         )
     strategy = strategy or make_strategy(cfg.strategy)
+    out = _prepare_run(cfg, strategy)
+    mine, own, steps_per_epoch = _worker_share(cfg, strategy)
+    trainer = Trainer(cfg, steps_per_epoch * cfg.epochs, np.ones(NUM_BINS), strategy)
+    # One pipeline per worker, on its own shards, batching the worker's share of the
+    # global batch. Not `distribute_datasets_from_function`: its DistributedIterator
+    # cannot be checkpointed (tensorflow#56372), a plain tf.data iterator can.
+    it = iter(
+        make_dataset(
+            list(cfg.data),
+            _pipeline(cfg),
+            training=True,
+            seed=cfg.seed,
+            input_context=mine,
+        )
+    )
+    trainer.attach_data(it)
+    ckpt = checkpoint_folder(out, strategy)
+    _start(trainer, ckpt, own)
+    val_ds = _validation_data(cfg) if is_chief(strategy) else None
+    runlog = RunLog(out, is_chief(strategy), trainer.epoch, trainer.step)
+    while trainer.epoch < cfg.epochs:
+        t0 = time.time()
+        losses = _train_epoch(trainer, it, runlog, ckpt, steps_per_epoch)
+        val_loss, better = _validate(trainer, val_ds, out)
+        trainer.epoch += 1
+        row = _epoch_row(trainer, losses, val_loss, time.time() - t0)
+        if better:
+            trainer.best_val = val_loss
+        runlog.end_epoch(row)
+        trainer.save_checkpoint(ckpt)
+    return out / "best.weights.h5"
+
+
+def _prepare_run(cfg: TrainConfig, strategy: tf.distribute.Strategy) -> Path:
+    """Check the precision and the batch against the replicas; make the run folder
+    and (the chief) write its config.json. Returns the run folder."""
     check_precision(cfg.precision)
     if cfg.batch_size % strategy.num_replicas_in_sync:
         raise InvalidInputError(
             f"--batch-size {cfg.batch_size} is not a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas"
         )
-    chief = is_chief(strategy)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    if chief:
+    if is_chief(strategy):
         atomic_write_bytes(
             out / "config.json", json.dumps(dataclasses.asdict(cfg), indent=2).encode()
         )
-    mine, own, steps_per_epoch = _worker_share(cfg, strategy)
-    trainer = Trainer(cfg, steps_per_epoch * cfg.epochs, np.ones(NUM_BINS), strategy)
-    pipe = PipelineConfig(
+    return out
+
+
+def _pipeline(cfg: TrainConfig) -> PipelineConfig:
+    """The input pipeline of the run's model: crops, loss resolution, hints."""
+    spec = get_spec(cfg.model)
+    return PipelineConfig(
         size=cfg.size,
         output_stride=spec.output_stride,
         batch_size=cfg.batch_size,
         shuffle=cfg.shuffle,
         hints=spec.hints,
     )
-    # One pipeline per worker, on its own shards, batching the worker's share of the
-    # global batch. Not `distribute_datasets_from_function`: its DistributedIterator
-    # cannot be checkpointed (tensorflow#56372), a plain tf.data iterator can.
-    it = iter(
-        make_dataset(
-            list(cfg.data), pipe, training=True, seed=cfg.seed, input_context=mine
-        )
-    )
-    trainer.attach_data(it)
-    ckpt = checkpoint_folder(out, strategy)
-    _start(trainer, ckpt, own)
-    val_ds = make_dataset(list(cfg.val), pipe, training=False) if chief else None
-    if val_ds is not None and cfg.val_batches:
-        val_ds = val_ds.take(cfg.val_batches)
-    runlog = RunLog(out, chief, trainer.epoch, trainer.step)
-    while trainer.epoch < cfg.epochs:
-        t0 = time.time()
-        losses = _train_epoch(trainer, it, runlog, ckpt, steps_per_epoch)
-        val_loss, better = _validate(trainer, val_ds, out)
-        trainer.epoch += 1
-        row = {
-            "epoch": trainer.epoch,
-            "step": trainer.step,
-            "train_loss": float(np.mean(losses)) if losses else math.nan,
-            "val_loss": val_loss,
-            "seconds": time.time() - t0,
-        }
-        log.info(
-            "epoch %d train %.4f val %.4f", trainer.epoch, row["train_loss"], val_loss
-        )
-        if better:
-            trainer.best_val = val_loss
-        runlog.end_epoch(row)
-        trainer.save_checkpoint(ckpt)
-    return out / "best.weights.h5"
+
+
+def _validation_data(cfg: TrainConfig) -> tf.data.Dataset:
+    """The validation batches (centre crops, in order; --val-batches of them)."""
+    val_ds = make_dataset(list(cfg.val), _pipeline(cfg), training=False)
+    return val_ds.take(cfg.val_batches) if cfg.val_batches else val_ds
+
+
+def _epoch_row(
+    trainer: Trainer, losses: list[float], val_loss: float, seconds: float
+) -> dict:
+    """metrics.csv's row of the epoch just ended, also logged."""
+    row = {
+        "epoch": trainer.epoch,
+        "step": trainer.step,
+        "train_loss": float(np.mean(losses)) if losses else math.nan,
+        "val_loss": val_loss,
+        "seconds": seconds,
+    }
+    log.info("epoch %d train %.4f val %.4f", trainer.epoch, row["train_loss"], val_loss)
+    return row
 
 
 def _worker_share(
