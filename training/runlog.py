@@ -15,6 +15,7 @@ __all__ = [
     "RunLog",
     "append_steps",
     "plot_curves",
+    "plot_rows",
     "read_rows",
     "trim_steps",
     "write_metrics",
@@ -67,17 +68,38 @@ class RunLog:
 
 def plot_curves(rows: list[dict], path: Path) -> None:
     """Train and validation loss against epoch, as a PNG written atomically."""
+    lines = [
+        ("train_loss", "train", {"fmt": "o-"}),
+        ("val_loss", "validation", {"fmt": "s-"}),
+    ]
+    plot_rows(rows, "epoch", lines, "loss", path, width=6)
+
+
+def plot_rows(
+    rows: list[dict],
+    x: str,
+    lines: list[tuple[str, str, dict]],
+    ylabel: str,
+    path: Path,
+    width: float = 6,
+) -> None:
+    """Columns of `rows` against column `x`, as a PNG (width x 4 inches, 100 dpi)
+    written atomically. lines: (column, legend label, {"fmt": ..., or Matplotlib
+    keyword arguments such as "color"})."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    epochs = [r["epoch"] for r in rows]
-    ax.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
-    ax.plot(epochs, [r["val_loss"] for r in rows], "s-", label="validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    fig, ax = plt.subplots(figsize=(width, 4), dpi=100)
+    xs = [r[x] for r in rows]
+    for column, label, style in lines:
+        style = dict(style)
+        fmt = style.pop("fmt", None)
+        args = (xs, [r[column] for r in rows]) + ((fmt,) if fmt else ())
+        ax.plot(*args, label=label, **style)
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -56,6 +56,7 @@ from core.models.cgan import INPUT_SIZE, build_discriminator
 from core.types import FloatArray, UInt8Array
 from training.data import decode_tf, iter_encoded, list_sources
 from training.distribute import is_chief, make_strategy, worker_index
+from training.runlog import plot_rows
 
 __all__ = [
     "GanConfig",
@@ -420,54 +421,16 @@ def _read_log(path: Path, up_to: int) -> list[dict[str, float]]:
     return [r for r in rows if r["iteration"] <= up_to]
 
 
-def _plot(
-    rows: list[dict[str, float]],
-    series: tuple[tuple[str, str, str], ...],
-    ylabel: str,
-    path: Path,
-) -> None:
-    """Line plot of columns of `rows` against iteration; series: (column, label,
-    colour)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    x = [r["iteration"] for r in rows]
-    for column, label, color in series:
-        ax.plot(x, [r[column] for r in rows], color=color, label=label)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _plot_log(rows: list[dict[str, float]], out: Path) -> None:
     """losses.png and accuracy.png, coloured as the paper's figures 10 and 11."""
-    _plot(
-        rows,
-        (
-            ("g_loss", "G loss, -log D(G(y, z))", "tab:blue"),
-            ("d_loss", "D loss", "tab:orange"),
-        ),
-        "loss",
-        out / "losses.png",
-    )
-    _plot(
-        rows,
-        (
-            ("d_acc_real", "D accuracy on real", "tab:blue"),
-            ("d_acc_fake", "D accuracy on fake", "tab:orange"),
-        ),
-        "accuracy",
-        out / "accuracy.png",
-    )
+    blue, orange = {"color": "tab:blue"}, {"color": "tab:orange"}
+    losses = [("g_loss", "G loss, -log D(G(y, z))", blue), ("d_loss", "D loss", orange)]
+    plot_rows(rows, "iteration", losses, "loss", out / "losses.png", width=7)
+    accuracies = [
+        ("d_acc_real", "D accuracy on real", blue),
+        ("d_acc_fake", "D accuracy on fake", orange),
+    ]
+    plot_rows(rows, "iteration", accuracies, "accuracy", out / "accuracy.png", width=7)
 
 
 def _save_weights(model: keras.Model, path: Path) -> None:
