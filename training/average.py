@@ -42,10 +42,10 @@ def average_weights(
     FileNotFoundError for a missing file.
     """
     if not paths:
-        raise ValueError("give at least one weights file")
+        raise InvalidInputError("give at least one weights file")
     mix = [1.0] * len(paths) if mix is None else [float(m) for m in mix]
     if len(mix) != len(paths) or min(mix) < 0 or sum(mix) <= 0:
-        raise ValueError(
+        raise InvalidInputError(
             f"--mix needs {len(paths)} non-negative numbers, not all 0; got {mix}"
         )
     share = np.asarray(mix) / sum(mix)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mix", type=float, nargs="+", help="weight of each file (default: equal)"
     )
-    return run_main(parser, argv, _run, errors=(ValueError, FileNotFoundError))
+    return run_main(parser, argv, _run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.cli import run_main
+from core.errors import InvalidInputError, MissingInputError, OutputExistsError
 from core.imageio import TENSORFLOW_SUFFIXES, images_in_folder
 from training.data import decode_tf
 
@@ -118,19 +119,19 @@ def write_shards(cfg: ShardConfig) -> ShardReport:
     cfg.overwrite is off, ValueError for per_shard < 1.
     """
     if cfg.per_shard < 1:
-        raise ValueError(f"--per-shard must be at least 1, got {cfg.per_shard}")
+        raise InvalidInputError(f"--per-shard must be at least 1, got {cfg.per_shard}")
     src, out = Path(cfg.src), Path(cfg.out)
     if not src.is_dir():
-        raise FileNotFoundError(f"no such folder: {src}")
+        raise MissingInputError(f"no such folder: {src}")
     photos = images_in_folder(src, TENSORFLOW_SUFFIXES, hidden=True)
     if not photos:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no images ({', '.join(TENSORFLOW_SUFFIXES)}) under {src}"
         )
     out.mkdir(parents=True, exist_ok=True)
     old = sorted(out.glob(f"{cfg.prefix}-*.tar"))
     if old and not cfg.overwrite:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out} already holds {len(old)} shards; use --overwrite to replace them"
         )
     shards: list[Path] = []
@@ -192,13 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 default=f.default,
                 help=f"{f.metadata['help']} (default: {f.default})",
             )
-    return run_main(
-        parser,
-        argv,
-        _run,
-        level=logging.WARNING,
-        errors=(FileNotFoundError, FileExistsError, ValueError),
-    )
+    return run_main(parser, argv, _run, level=logging.WARNING)
 
 
 def _run(args: argparse.Namespace) -> int:

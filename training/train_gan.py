@@ -51,6 +51,7 @@ from core.atomic import atomic_write_bytes
 from core.cli import TIMED_LOG_FORMAT, run_main
 from core.colorspace import rgb_to_yuv, rgb_to_yuv_tf, yuv_to_rgb
 from core.config import add_dataclass_args, dataclass_from_args
+from core.errors import InvalidInputError, MissingInputError
 from core.models import create_model, get_spec
 from core.models.cgan import INPUT_SIZE, build_discriminator
 from core.types import FloatArray, UInt8Array
@@ -150,7 +151,7 @@ def load_images(paths: list[str] | tuple[str, ...], limit: int = 0) -> UInt8Arra
         if limit and len(out) == limit:
             break
     if not out:
-        raise FileNotFoundError(f"no photos under {list(paths)}")
+        raise MissingInputError(f"no photos under {list(paths)}")
     return np.stack(out)
 
 
@@ -215,7 +216,7 @@ class GanTrainer:
         self.cfg = cfg
         self.strategy = strategy or tf.distribute.get_strategy()
         if cfg.precision not in GAN_PRECISIONS:
-            raise ValueError(
+            raise InvalidInputError(
                 f"--precision {cfg.precision!r}: expected one of {GAN_PRECISIONS}"
             )
         previous = keras.config.dtype_policy()
@@ -365,7 +366,7 @@ class GanTrainer:
             for group, variables in self._state_variables().items():
                 stored = sum(1 for k in f.files if k.startswith(group + "/"))
                 if stored != len(variables):
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"{path} holds {stored} {group} variables, this model has "
                         f"{len(variables)}: was it made with another --noise-dim?"
                     )
@@ -452,11 +453,11 @@ def train(cfg: GanConfig, strategy: tf.distribute.Strategy | None = None) -> Pat
     """
     strategy = strategy or tf.distribute.get_strategy()
     if min(cfg.batch_size, cfg.log_every, cfg.checkpoint_every) < 1:
-        raise ValueError(
+        raise InvalidInputError(
             "--batch-size, --log-every and --checkpoint-every must be at least 1"
         )
     if cfg.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(
+        raise InvalidInputError(
             f"--batch-size {cfg.batch_size} is not a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas"
         )
@@ -542,13 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     add_dataclass_args(parser, GanConfig)
-    return run_main(
-        parser,
-        argv,
-        _run,
-        log_format=TIMED_LOG_FORMAT,
-        errors=(ValueError, FileNotFoundError),
-    )
+    return run_main(parser, argv, _run, log_format=TIMED_LOG_FORMAT)
 
 
 def _run(args: argparse.Namespace) -> int:
