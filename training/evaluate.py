@@ -48,7 +48,6 @@ from core.config import add_dataclass_args, dataclass_from_args
 from core.imageio import decode_rgb
 from core.weights import (
     WEIGHTS_DIR,
-    WeightsChecksumError,
     file_sha256,
     read_manifest,
 )
@@ -669,8 +668,8 @@ def main(argv: list[str] | None = None) -> int:
             print(html or Path(cfg.out) / "summary.json")
         return 0
 
-    # FileNotFoundError covers MissingWeightsError and missing data
-    return run_main(parser, argv, run, errors=(WeightsChecksumError, FileNotFoundError))
+    # missing or altered weights are user errors; FileNotFoundError: a missing --prior
+    return run_main(parser, argv, run, errors=(FileNotFoundError,))
 
 
 if __name__ == "__main__":
