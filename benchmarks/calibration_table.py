@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.markdown import command_line, emit
+from core.cli import run_main
+from core.errors import InvalidInputError
 from core.quantize import ANNEALED_T
 from core.weights import WEIGHTS_DIR, read_manifest
 
@@ -164,18 +166,21 @@ def main(argv: list[str] | None = None) -> int:
         "groups", nargs="+", metavar="LABEL=PATH", help="a calibration.json"
     )
     parser.add_argument("--out", default="", help="Markdown file (default: print)")
-    args = parser.parse_args(argv)
+    return run_main(parser, argv, lambda args: _run(args, argv), level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     groups = []
     for item in args.groups:
         label, sep, path = item.partition("=")
         if not sep or not label or not Path(path).is_file():
-            print(f"error: {item}: expected LABEL=PATH of a file", file=sys.stderr)
-            return 2
+            raise InvalidInputError(f"{item}: expected LABEL=PATH of a file")
         try:
             groups.append(load_group(label, Path(path)))
         except (ValueError, KeyError) as err:
-            print(f"error: {path}: not a calibration record ({err})", file=sys.stderr)
-            return 2
+            raise InvalidInputError(
+                f"{path}: not a calibration record ({err})"
+            ) from err
     command = command_line("benchmarks.calibration_table", argv)
     emit(table_markdown(groups, command), args.out)
     return 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ import skimage.data
 from PIL import Image
 
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.colorizer import Colorizer
 from core.weights import manifest_entry
 from training.evaluate import gray_baseline
@@ -57,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default="docs/gallery", type=Path)
     parser.add_argument("--size", type=int, default=256)
-    args = parser.parse_args(argv)
+    return run_main(parser, argv, _run, level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
     colorizer = Colorizer.load("default")
     sha = manifest_entry("default")["sha256"]
     commit = subprocess.run(

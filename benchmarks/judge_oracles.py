@@ -21,6 +21,7 @@ number is measured; without --out the Markdown is printed.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 
@@ -29,10 +30,12 @@ from PIL import Image
 from skimage.filters import gaussian
 
 from benchmarks.markdown import command_line, emit
+from core.cli import run_main
 from core.colorizer import Colorizer
 from core.colorspace import lab_to_rgb, rgb_to_lab
+from core.imageio import decode_rgb
 from training.data import iter_encoded, list_sources
-from training.evaluate import _decode, gray_baseline
+from training.evaluate import gray_baseline
 from training.semantic import SemanticJudge, agreement
 
 __all__ = ["RENDERINGS", "main", "render_all"]
@@ -146,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         "--no-model", action="store_true", help="skip the default model's rendering"
     )
     parser.add_argument("--out", default="", help="Markdown file (default: print)")
-    args = parser.parse_args(argv)
+    return run_main(parser, argv, lambda args: _run(args, argv), level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     judge = SemanticJudge()
     colorizer = None if args.no_model else Colorizer.load("default")
     counts: dict[str, list[int]] = {}
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     for n, (_key, data) in enumerate(iter_encoded(list_sources([args.data]))):
         if args.limit and n >= args.limit:
             break
-        gt = _decode(data)
+        gt = decode_rgb(data)
         renderings = render_all(gt, colorizer)
         top5 = judge.top5([gt, *renderings.values()])
         animal = int(top5[0][0]) in ANIMALS

@@ -17,13 +17,14 @@ import argparse
 import json
 import logging
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.config import add_dataclass_args, dataclass_from_args
+from core.errors import InvalidInputError
 
 __all__ = [
     "DocConfig",
@@ -398,8 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     add_dataclass_args(parser, DocConfig)
-    cfg = dataclass_from_args(DocConfig, parser.parse_args(argv))
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    return run_main(parser, argv, _run, level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = dataclass_from_args(DocConfig, args)
     try:
         before = json.loads(Path(cfg.before).read_text())
         after = json.loads(Path(cfg.after).read_text())
@@ -415,8 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             data.update(quality_before=quality[0], quality_after=quality[1])
         reading = fill_template(template, data)
     except (OSError, json.JSONDecodeError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise InvalidInputError(str(err)) from err
     command = "python -m benchmarks.performance_doc"
     markdown = repo_relative(
         performance_markdown(before, after, reading, command, quality)

@@ -20,11 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from benchmarks.markdown import command_line, emit
+from core.cli import run_main
 from training.report import format_value, format_with_std
 
 __all__ = ["COLUMNS", "STD_KEYS", "TableConfig", "main", "results_markdown"]
@@ -196,15 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     helps = {f.name: f.metadata["help"] for f in fields(TableConfig)}
     parser.add_argument("summaries", nargs="+", help=helps["summaries"])
     parser.add_argument("--out", default=TableConfig.out, help=helps["out"])
-    args = parser.parse_args(argv)
+    return run_main(parser, argv, lambda args: _run(args, argv), errors=(ValueError,))
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     cfg = TableConfig(summaries=tuple(args.summaries), out=args.out)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = command_line("benchmarks.results_table", argv)
-    try:
-        text = results_markdown([Path(p) for p in cfg.summaries], command)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    text = results_markdown([Path(p) for p in cfg.summaries], command)
     emit(text, cfg.out)
     if cfg.out:
         print(cfg.out)

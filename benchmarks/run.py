@@ -54,6 +54,7 @@ from PIL import Image
 
 from benchmarks.web_upload import format_web, run_web
 from core.atomic import atomic_write_bytes
+from core.cli import TIMED_LOG_FORMAT, run_main
 from core.colorize import ColorizeConfig, Job, colorize_file, plan_batch, run
 from core.colorizer import Colorizer
 from core.config import add_dataclass_args, dataclass_from_args
@@ -61,7 +62,7 @@ from core.models import create_model, get_spec, list_models
 from core.models.registry import ModelSpec
 from core.weights import read_manifest
 from training.data import PipelineConfig, make_dataset
-from training.train import classification_loss, regression_loss
+from training.losses import classification_loss, regression_loss
 
 __all__ = [
     "GOALS",
@@ -535,7 +536,7 @@ def _train_step(
 
     @tf.function(autograph=False)
     def step(lightness: tf.Tensor, ab: tf.Tensor, *hints: tf.Tensor) -> tf.Tensor:
-        x = lightness / 100.0
+        x = spec.luma_to_norm(lightness)
         inputs = [x, hints[0][..., :2], hints[0][..., 2:]] if hints else x
         with tf.GradientTape() as tape:
             out = model(inputs, training=True)
@@ -893,8 +894,13 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dataclass_args(parser, BenchConfig)
-    cfg = dataclass_from_args(BenchConfig, parser.parse_args(argv))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return run_main(
+        parser, argv, lambda args: _run(args, argv), log_format=TIMED_LOG_FORMAT
+    )
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    cfg = dataclass_from_args(BenchConfig, args)
     keras.utils.set_random_seed(cfg.seed)
     command = shlex.join(["python", "-m", "benchmarks.run", *(argv or sys.argv[1:])])
     results = run_benchmarks(cfg, command)

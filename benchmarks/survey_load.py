@@ -47,7 +47,9 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.cli import run_main
 from core.config import add_dataclass_args, dataclass_from_args
+from core.errors import InvalidInputError
 from survey import (
     CreateConfig,
     Participant,
@@ -435,16 +437,21 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dataclass_args(parser, LoadConfig)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(
+        parser,
+        argv,
+        _run,
+        level=logging.WARNING,
+        force_logging=True,
+        errors=(_Refused,),
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(LoadConfig, args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     problem = _usage_error(cfg)
     if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise InvalidInputError(problem)
     with tempfile.TemporaryDirectory(prefix="survey-load-") as tmp:
         db_url = cfg.db or f"sqlite:///{Path(tmp) / 'survey.db'}"
         if cfg.url:
@@ -473,9 +480,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _wait_until_up(url, server, log_path)
             return run(cfg, db_url, url)
-        except _Refused as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
         finally:
             if server is not None:
                 server.terminate()

@@ -3,9 +3,9 @@
     python -m benchmarks.train_speed --models default default-v2 --size 160 \
         --out docs/results/train-speed.md
 
-Each model gets a `training.train.Trainer` (the real loss, optimizers and step) and one
-batch from the real input pipeline (`training.data.make_dataset`, simulated hints for
-hint models). Rounds alternate between the models, so that a busy machine slows them
+Each model gets a `training.trainer.Trainer` (the real loss, optimizers and step) and
+one batch from the real input pipeline (`training.data.make_dataset`, simulated hints
+for hint models). Rounds alternate between the models, so that a busy machine slows them
 alike; each round times `--steps` steps of each model. Figures: the median images/s
 over rounds, and each model's median ratio to the first model (the ratios of the same
 round). Writes a Markdown record (the command, the machine, the table) to --out, or
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
 import os
 import platform
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.markdown import command_line, emit
+from core.cli import run_main
 from core.models import get_spec
 
 __all__ = ["measure", "main"]
@@ -44,7 +46,8 @@ def measure(
     of its images/s / the first model's, "rounds": rounds}}.
     """
     from training.data import PipelineConfig, make_dataset
-    from training.train import TrainConfig, Trainer
+    from training.train_config import TrainConfig
+    from training.trainer import Trainer
 
     steps_of = {}
     for name in models:
@@ -116,17 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3, help="timed steps a round")
     parser.add_argument("--out", default="", help="Markdown record (default: print)")
-    args = parser.parse_args(argv)
-    if not Path(args.data).exists():
-        parser.error(f"--data {args.data}: no such folder or file")
-    result = measure(
-        args.models, args.data, args.size, args.batch_size, args.rounds, args.steps
-    )
-    emit(
-        to_markdown(result, command_line("benchmarks.train_speed", argv), args.size),
-        args.out,
-    )
-    return 0
+
+    def run(args: argparse.Namespace) -> int:
+        if not Path(args.data).exists():
+            parser.error(f"--data {args.data}: no such folder or file")
+        result = measure(
+            args.models, args.data, args.size, args.batch_size, args.rounds, args.steps
+        )
+        command = command_line("benchmarks.train_speed", argv)
+        emit(to_markdown(result, command, args.size), args.out)
+        return 0
+
+    return run_main(parser, argv, run, level=logging.WARNING)
 
 
 if __name__ == "__main__":

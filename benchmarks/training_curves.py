@@ -17,11 +17,13 @@ import argparse
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 
 __all__ = ["main", "read_rows", "write_curves"]
 
@@ -120,7 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eval", nargs="*", default=[], help="CROPS=summary.json of training.evaluate"
     )
-    args = parser.parse_args(argv)
+    return run_main(parser, argv, _run, level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
     for path in write_curves(args.run, args.batch_size, args.out, args.eval):
         print(path)
     return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -29,6 +30,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from core.cli import run_main
 
 __all__ = [
     "GOAL_MB",
@@ -228,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls")
     parser.add_argument("--kind", choices=("color", "gray", "both"), default="both")
     parser.add_argument("--json", help="also write the figures to this JSON file")
-    args = parser.parse_args(argv)
+    return run_main(parser, argv, _run, level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
     kinds = ("color", "gray") if args.kind == "both" else (args.kind,)
     load = os.getloadavg()
     results = run_web(kinds, max(1, args.repeats))

@@ -34,15 +34,18 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from core.atomic import atomic_write_bytes, remove_stale_temps
+from core.cli import run_main
 from core.colorizer import MAX_SIZE, Colorizer, Hint, HintError
 from core.config import add_dataclass_args, dataclass_from_args
 from core.examples import write_examples
 from core.hintfile import HintFileError, read_hints, sidecar_path
 from core.imageio import (
     DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
     ImageLoadError,
     ImageTooLargeError,
     encode_png,
+    images_in_folder,
 )
 from core.models import UnknownModelError, get_spec, list_models
 from core.quantize import ANNEALED_T
@@ -68,7 +71,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 WRITE_AHEAD = 2  # colorized images that may wait for the writer thread
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 EPILOG = f"""\
 inputs:
@@ -223,17 +225,11 @@ def _images_in(folder: Path, skip: Path | None) -> list[Path]:
     # the --out folder inside an input folder holds our own outputs, not photos
     if skip is not None and (skip == root or not _is_within(skip, root)):
         skip = None
-    found = []
-    for path in folder.rglob("*"):
-        rel = path.relative_to(folder)
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
-            continue
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if skip is not None and _is_within(path.resolve(), skip):
-            continue
-        found.append(path)
-    return sorted(found)
+    return [
+        path
+        for path in images_in_folder(folder)
+        if skip is None or not _is_within(path.resolve(), skip)
+    ]
 
 
 _MAGIC = re.compile(r"[*?[]")
@@ -718,13 +714,12 @@ def main(argv: list[str] | None = None) -> int:
         "inputs", nargs="*", metavar="INPUT", help="image file, folder or glob"
     )
     add_dataclass_args(parser, ColorizeConfig)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(parser, argv, _run, level=logging.WARNING, force_logging=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(ColorizeConfig, args)
     inputs: list[str] = args.inputs
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     logging.getLogger().handlers[0].setFormatter(_CliFormatter())
 
     if cfg.list_models:

@@ -31,18 +31,14 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-# The band kernels below evaluate colorspace's formulas band by band; they use its
-# public constants rather than copy them, so the numbers have one source.
+# The full-resolution band kernels are colorspace's (lightness_from_luminance,
+# lab_to_rgb8), so the formulas have one home.
 from core.colorspace import (
-    LAB_DELTA,
-    LAB_EPSILON,
-    LAB_KAPPA,
     RGB_TO_XYZN_T,
     RGB_TO_YUV_T,
-    U_MAX,
-    V_MAX,
-    XYZN_TO_RGB_T,
     lab_to_rgb,
+    lab_to_rgb8,
+    lightness_from_luminance,
     rgb_to_lab,
     rgb_to_yuv,
     srgb_to_linear,
@@ -57,7 +53,7 @@ from core.imageio import (
     pixels_to_rgb,
 )
 from core.models import create_model, get_spec
-from core.models.registry import ModelSpec
+from core.models.registry import AB_SCALE, ModelSpec
 from core.quantize import ANNEALED_T, NUM_BINS, bin_centers, decode_logits
 from core.types import FloatArray, UInt8Array
 from core.weights import load_weights
@@ -80,13 +76,11 @@ MAX_SIZE = 2048  # largest network side accepted from users
 PREFETCH = 2  # images decoded ahead of the network by `colorize_iter`
 
 _COLOR_SPACES = ("lab", "yuv")
-_UV_SCALE = np.array([U_MAX, V_MAX], dtype=np.float32)
 _GRAPH_CACHE = 32  # traced network shapes kept per Colorizer
 # Full-resolution work runs in bands of rows: a float32 band of this many pixels
 # (256 KiB) stays in a core's L2 cache, and bands run on all cores (numpy releases the
 # GIL). Measured in docs/performance.md.
 _BAND_PIXELS = 1 << 16
-_SRGB_KNEE = 0.0031308  # linear sRGB below this is encoded linearly (x 12.92)
 # A hint colours a square of this side (network pixels) around its point: the middle of
 # the 1..9 px patches the hint models were trained with (training/hints.py).
 HINT_PATCH = 5
@@ -123,7 +117,7 @@ def hint_maps(
     hints: Sequence[Hint],
     image_hw: tuple[int, int],
     shape: tuple[int, int],
-    ab_scale: float = 110.0,
+    ab_scale: float = AB_SCALE,
     patch: int = HINT_PATCH,
 ) -> tuple[FloatArray, FloatArray]:
     """The network's hint inputs for hints given in pixels of a photo.
@@ -485,9 +479,7 @@ class Colorizer:
         out = np.asarray(out, dtype=np.float32)
         if self.spec.output == "ab_bins":
             return decode_logits(out, temperature)
-        if self.spec.output == "uv":
-            return out * _UV_SCALE
-        return out * self.spec.ab_scale
+        return self.spec.norm_to_chroma(out)
 
     def _shape(self, hw: tuple[int, ...], size: int) -> tuple[int, int]:
         if self.spec.fixed_size:
@@ -526,11 +518,7 @@ class Colorizer:
         for hint models the hint ab (B, h, w, 2) and mask (B, h, w, 1) (`hint_maps`
         per image; zeros when hints is None)."""
         batch = np.stack([_resize(x[..., None], shape) for x in luma])
-        if self.spec.color_space == "yuv":
-            x = batch * 2.0 - 1.0  # Y in [0, 1] -> [-1, 1] (docs/design.md 1.5)
-        else:
-            x = batch / 100.0
-        inputs = [x.astype(np.float32)]
+        inputs = [self.spec.luma_to_norm(batch).astype(np.float32)]
         if self.spec.samples:
             dim = self.spec.noise_dim
             z = np.stack(
@@ -658,17 +646,6 @@ def _for_bands(h: int, w: int, work: Callable[[int, int], None]) -> None:
             del done  # map() re-raises a worker's exception here
 
 
-def _lightness_from_luminance(y: FloatArray) -> FloatArray:
-    """CIE L in [0, 100] of relative luminance Y (float32, any shape), in place."""
-    low = y <= LAB_EPSILON
-    f = np.cbrt(y)
-    if low.any():
-        np.copyto(f, y * (LAB_KAPPA / 116.0) + 16.0 / 116.0, where=low)
-    f *= 116.0
-    f -= 16.0
-    return f
-
-
 def pixels_to_luma(pixels: np.ndarray, color_space: str = "lab") -> FloatArray:
     """The luma channel a model sees, at full resolution.
 
@@ -691,7 +668,7 @@ def pixels_to_luma(pixels: np.ndarray, color_space: str = "lab") -> FloatArray:
             y = _CHANNEL_LUMINANCE[0][band[..., 0]]
             y += _CHANNEL_LUMINANCE[1][band[..., 1]]
             y += _CHANNEL_LUMINANCE[2][band[..., 2]]
-            out[y0:y1] = _lightness_from_luminance(y)
+            out[y0:y1] = lightness_from_luminance(y)
         elif color_space == "lab":
             out[y0:y1] = rgb_to_lab(pixels_to_rgb(band))[..., 0]
         else:
@@ -722,46 +699,6 @@ def _upsample_weights(
     i0 = np.floor(pos).astype(np.intp)
     i1 = np.minimum(i0 + 1, n_in - 1)
     return i0, i1, (pos - i0).astype(np.float32)
-
-
-def _finv(f: FloatArray) -> FloatArray:
-    """Inverse of the CIE f: f^3 above LAB_DELTA, linear below (float32, new array)."""
-    out = f * f
-    out *= f
-    low = f <= LAB_DELTA
-    if low.any():
-        np.copyto(out, (f - 4.0 / 29.0) * (3.0 * LAB_DELTA**2), where=low)
-    return out
-
-
-def _lab_band_to_rgb8(
-    lightness: FloatArray, a: FloatArray, b: FloatArray, out: UInt8Array
-) -> None:
-    """`lab_to_rgb` of one band, rounded to uint8: the same formulas as colorspace.
-
-    lightness, a, b: float32 (R, W); out: uint8 (R, W, >= 3), channels 0-2 written.
-    """
-    fy = lightness + 16.0
-    fy *= 1.0 / 116.0
-    fx = a * (1.0 / 500.0)
-    fx += fy
-    fz = b * (-1.0 / 200.0)
-    fz += fy
-    np.maximum(fz, 0.0, out=fz)
-    xyz = (_finv(fx), _finv(fy), _finv(fz))
-    for c in range(3):
-        lin = xyz[0] * XYZN_TO_RGB_T[0, c]
-        lin += xyz[1] * XYZN_TO_RGB_T[1, c]
-        lin += xyz[2] * XYZN_TO_RGB_T[2, c]
-        np.clip(lin, 0.0, 1.0, out=lin)
-        srgb = np.power(lin, 1.0 / 2.4)
-        srgb *= 1.055 * 255.0
-        srgb -= 0.055 * 255.0
-        dark = lin <= _SRGB_KNEE
-        if dark.any():
-            np.copyto(srgb, lin * (12.92 * 255.0), where=dark)
-        np.rint(srgb, out=srgb)
-        out[..., c] = srgb
 
 
 def _compose_luma(
@@ -798,7 +735,7 @@ def _compose_luma(
             yuv = np.stack([y[y0:y1], u, v], axis=-1)
             out[y0:y1, :, :3] = np.rint(yuv_to_rgb(yuv) * 255.0)
         else:
-            _lab_band_to_rgb8(y[y0:y1], u, v, out[y0:y1])
+            lab_to_rgb8(y[y0:y1], u, v, out[y0:y1])
 
     _for_bands(h, w, work)
     return Image.fromarray(out)

@@ -18,23 +18,24 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from core.types import FloatArray
+from core.types import FloatArray, UInt8Array
 
 __all__ = [
-    "AB_MAX",
     "LAB_DELTA",
     "LAB_EPSILON",
     "LAB_KAPPA",
-    "L_MAX",
     "RGB_TO_XYZN_T",
     "RGB_TO_YUV_T",
+    "SRGB_KNEE",
     "U_MAX",
     "V_MAX",
     "XYZN_TO_RGB_T",
     "gray_level",
     "gray_level_ops",
     "lab_to_rgb",
+    "lab_to_rgb8",
     "lab_to_rgb_tf",
+    "lightness_from_luminance",
     "rgb_to_lab",
     "rgb_to_lab_tf",
     "rgb_to_yuv",
@@ -44,8 +45,6 @@ __all__ = [
     "yuv_to_rgb_tf",
 ]
 
-L_MAX = 100.0
-AB_MAX = 110.0  # covers the sRGB ab range; regression heads predict ab / AB_MAX
 
 _RGB_TO_XYZ = np.array(
     [
@@ -62,6 +61,7 @@ _WHITE = np.array([0.95047, 1.0, 1.08883], dtype=np.float64)
 LAB_EPSILON = 216.0 / 24389.0
 LAB_KAPPA = 24389.0 / 27.0
 LAB_DELTA = 6.0 / 29.0
+SRGB_KNEE = 0.0031308  # linear sRGB below this is encoded linearly (x 12.92)
 
 _RGB_TO_YUV = np.array(
     [
@@ -97,9 +97,9 @@ def srgb_to_linear(c: FloatArray) -> FloatArray:
 def _linear_to_srgb(c: FloatArray) -> FloatArray:
     c = np.clip(c, 0.0, 1.0)
     return np.where(
-        c <= 0.0031308,
+        c <= SRGB_KNEE,
         12.92 * c,
-        1.055 * np.maximum(c, 0.0031308) ** (1.0 / 2.4) - 0.055,
+        1.055 * np.maximum(c, SRGB_KNEE) ** (1.0 / 2.4) - 0.055,
     ).astype(np.float32)
 
 
@@ -137,6 +137,60 @@ def lab_to_rgb(lab: FloatArray) -> FloatArray:
     f = np.stack([fx, fy, fz], axis=-1)
     xyz = np.where(f > LAB_DELTA, f**3, 3.0 * LAB_DELTA**2 * (f - 4.0 / 29.0))
     return _linear_to_srgb(xyz.astype(np.float32) @ XYZN_TO_RGB_T)
+
+
+def lightness_from_luminance(y: FloatArray) -> FloatArray:
+    """CIE L in [0, 100] of relative luminance Y (float32, any shape, in [0, 1]);
+    computed in y's memory where it can (y is not kept)."""
+    low = y <= LAB_EPSILON
+    f = np.cbrt(y)
+    if low.any():
+        np.copyto(f, y * (LAB_KAPPA / 116.0) + 16.0 / 116.0, where=low)
+    f *= 116.0
+    f -= 16.0
+    return f
+
+
+def _finv(f: FloatArray) -> FloatArray:
+    """Inverse of the CIE f: f^3 above LAB_DELTA, linear below (float32, new array)."""
+    out = f * f
+    out *= f
+    low = f <= LAB_DELTA
+    if low.any():
+        np.copyto(out, (f - 4.0 / 29.0) * (3.0 * LAB_DELTA**2), where=low)
+    return out
+
+
+def lab_to_rgb8(
+    lightness: FloatArray, a: FloatArray, b: FloatArray, out: UInt8Array
+) -> None:
+    """`lab_to_rgb` rounded to uint8, written into `out` with little memory: the same
+    formulas, in place and channel by channel (the Colorizer's full-resolution bands).
+
+    lightness, a, b: float32 (R, W), L in [0, 100], a and b in CIE units; out: uint8
+    (R, W, >= 3), channels 0-2 written with sRGB in [0, 255].
+    """
+    fy = lightness + 16.0
+    fy *= 1.0 / 116.0
+    fx = a * (1.0 / 500.0)
+    fx += fy
+    fz = b * (-1.0 / 200.0)
+    fz += fy
+    np.maximum(fz, 0.0, out=fz)
+    xyz = (_finv(fx), _finv(fy), _finv(fz))
+    for c in range(3):
+        lin = xyz[0] * XYZN_TO_RGB_T[0, c]
+        lin += xyz[1] * XYZN_TO_RGB_T[1, c]
+        lin += xyz[2] * XYZN_TO_RGB_T[2, c]
+        np.clip(lin, 0.0, 1.0, out=lin)
+        srgb = np.power(lin, 1.0 / 2.4)
+        srgb *= 1.055 * 255.0
+        srgb -= 0.055 * 255.0
+        dark = lin <= SRGB_KNEE
+        if dark.any():
+            np.copyto(srgb, lin * (12.92 * 255.0), where=dark)
+        np.rint(srgb, out=srgb)
+        out[..., c] = srgb
 
 
 def gray_level(lightness: FloatArray) -> FloatArray:

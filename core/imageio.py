@@ -36,18 +36,29 @@ from core.types import FloatArray, UInt8Array
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
     "PNG_LEVEL",
+    "TENSORFLOW_SUFFIXES",
     "ImageLoadError",
     "ImageSource",
     "ImageTooLargeError",
     "cpu_count",
+    "decode_rgb",
     "encode_png",
+    "images_in_folder",
     "load_image",
     "load_pixels",
     "pixels_to_rgb",
 ]
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 MP; a 4000x3000 photo is 12 MP
+# the suffixes (any case) of the image files the programs look for in folders
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+# of those, the ones the training pipeline reads (tf.io.decode_image: no TIFF; GIF,
+# an animation more often than a photo, is left out of training sets)
+TENSORFLOW_SUFFIXES = tuple(
+    s for s in IMAGE_SUFFIXES if s not in (".tif", ".tiff", ".gif")
+)
 # zlib level of `encode_png`: level 2 is as fast as 1 on photos and about 8 % smaller;
 # level 6 (Pillow's default) is about 6x slower for about 15 % less (performance.md)
 PNG_LEVEL = 2
@@ -412,3 +423,36 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, what: str) -> None:
             w * h,
             max_pixels,
         )
+
+
+def images_in_folder(
+    folder: str | os.PathLike[str],
+    suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
+    *,
+    hidden: bool = False,
+) -> list[Path]:
+    """The files under `folder` (recursively) whose suffix, in any case, is one of
+    `suffixes`, sorted; entries whose path below `folder` has a part starting with
+    "." are left out unless `hidden`.
+    """
+    folder = Path(folder)
+    found = []
+    for path in folder.rglob("*"):
+        if path.suffix.lower() not in suffixes or not path.is_file():
+            continue
+        if not hidden and any(
+            p.startswith(".") for p in path.relative_to(folder).parts
+        ):
+            continue
+        found.append(path)
+    return sorted(found)
+
+
+def decode_rgb(data: bytes) -> UInt8Array:
+    """The pixels of an encoded image file (JPEG, PNG, ...) as uint8 (H, W, 3) RGB.
+
+    The stored pixels as the training pipeline sees them: no EXIF orientation, first
+    frame only, Pillow's own pixel limit. For users' files use `load_pixels`.
+    """
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))

@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 
+from core.errors import UserError
 from core.models.registry import ModelSpec, UnknownModelError, get_spec
 
 __all__ = [
@@ -46,11 +47,11 @@ def _retrain_hint(model: ModelSpec | str) -> str:
     return RETRAIN_HINT.format(name=spec.name, trainer=trainer)
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserError, FileNotFoundError):
     """The shipped weights of a model are absent."""
 
 
-class WeightsChecksumError(ValueError):
+class WeightsChecksumError(UserError, ValueError):
     """A weights file does not have the SHA-256 recorded in the manifest."""
 
 

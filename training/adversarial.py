@@ -27,9 +27,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-__all__ = ["AdversarialTerm", "build_critic"]
+from core.models.registry import AB_SCALE
 
-AB_SCALE = 110.0
+__all__ = ["AdversarialTerm", "build_critic"]
 
 
 def build_critic(width: int = 64) -> keras.Model:

@@ -17,14 +17,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from core.models import UnknownModelError, create_model
-from training.train import load_init_weights
+from core.cli import run_main
+from core.errors import InvalidInputError
+from core.models import create_model
+from training.init_weights import load_init_weights
 
 __all__ = ["average_weights", "main"]
 
@@ -41,10 +42,10 @@ def average_weights(
     FileNotFoundError for a missing file.
     """
     if not paths:
-        raise ValueError("give at least one weights file")
+        raise InvalidInputError("give at least one weights file")
     mix = [1.0] * len(paths) if mix is None else [float(m) for m in mix]
     if len(mix) != len(paths) or min(mix) < 0 or sum(mix) <= 0:
-        raise ValueError(
+        raise InvalidInputError(
             f"--mix needs {len(paths)} non-negative numbers, not all 0; got {mix}"
         )
     share = np.asarray(mix) / sum(mix)
@@ -92,16 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mix", type=float, nargs="+", help="weight of each file (default: equal)"
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_main(parser, argv, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
     if not args.out.endswith(".weights.h5"):
-        print("error: --out must end with .weights.h5", file=sys.stderr)
-        return 2
-    try:
-        average_weights(args.model, args.weights, args.out, args.mix)
-    except (ValueError, FileNotFoundError, UnknownModelError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise InvalidInputError("--out must end with .weights.h5")
+    average_weights(args.model, args.weights, args.out, args.mix)
     print(args.out)
     return 0
 

@@ -19,19 +19,19 @@ must not fade to brown and grey), or else the one whose ratio comes nearest to i
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import logging
 import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from core import metrics
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.colorizer import Colorizer, compose
 from core.colorspace import rgb_to_lab
+from core.imageio import decode_rgb
 from core.quantize import ANNEALED_T
 from training.data import iter_encoded, list_sources
 from training.evaluate import gray_baseline
@@ -79,8 +79,7 @@ def calibrate(
     for n, (_key, data_bytes) in enumerate(iter_encoded(list_sources(data))):
         if limit and n >= limit:
             break
-        with Image.open(io.BytesIO(data_bytes)) as im:
-            gt = np.asarray(im.convert("RGB"))
+        gt = decode_rgb(data_bytes)
         gray = gray_baseline(gt)
         lab = rgb_to_lab(gray)
         logits = colorizer.predict_output(lab[..., 0], size)
@@ -191,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also the top-1/top-5 agreement of the EfficientNet-Lite2 judge (slower)",
     )
     parser.add_argument("--out", default="", help="folder for calibration.json")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_main(parser, argv, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
     colorizer = Colorizer.load(args.model, args.weights, tta=args.tta)
     weights = load_prior(args.prior)["weights"]
     rows = calibrate(

@@ -33,8 +33,10 @@ from PIL import Image, ImageDraw
 
 from core import metrics
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.colorizer import Colorizer
 from core.colorspace import rgb_to_lab
+from core.imageio import decode_rgb
 from core.models import UnknownModelError
 from core.quantize import ANNEALED_T
 from core.weights import (
@@ -91,11 +93,6 @@ VARIANTS = (
 FIG_SIDE = 160  # height of one panel in comparison.png
 
 
-def _decode(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def _load(variants, weights: dict[str, str]) -> dict[str, Colorizer]:
     """One Colorizer per model name; models without weights are left out."""
     loaded: dict[str, Colorizer] = {}
@@ -145,7 +142,7 @@ def compare(
     for n, (key, blob) in enumerate(iter_encoded(list_sources(data))):
         if limit and n >= limit:
             break
-        gt = _decode(blob)
+        gt = decode_rgb(blob)
         gray = gray_baseline(gt)
         originals.append(
             {
@@ -384,38 +381,40 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=FILE",
         help="evaluate this weights file for model NAME (repeatable)",
     )
-    args = parser.parse_args(argv)
-    weights = {}
-    for item in args.weights:
-        name, sep, path = item.partition("=")
-        if not sep:
-            parser.error(f"--weights {item!r} is not NAME=FILE")
-        weights[name] = path
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    raw = sys.argv[1:] if argv is None else argv
-    command = shlex.join(["python", "-m", "training.compare", *raw])
-    try:
+
+    def run(args: argparse.Namespace) -> int:
+        weights = {}
+        for item in args.weights:
+            name, sep, path = item.partition("=")
+            if not sep:
+                parser.error(f"--weights {item!r} is not NAME=FILE")
+            weights[name] = path
+        raw = sys.argv[1:] if argv is None else argv
+        command = shlex.join(["python", "-m", "training.compare", *raw])
         result = compare(args.data, args.size, weights, args.limit, args.figure_images)
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    out = args.out
+        _write(result, command, args.out, args.doc)
+        return 0
+
+    return run_main(parser, argv, run, errors=(FileNotFoundError,))
+
+
+def _write(result: dict, command: str, out: Path, doc: Path | None) -> None:
+    """Write the comparison's files and print its table."""
     out.mkdir(parents=True, exist_ok=True)
     summary = {k: result[k] for k in ("models", "variants", "weights")}
     summary["command"] = command
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     write_rows_csv(result["rows"], out / "per_image.csv")
     atomic_write_bytes(out / "comparison.png", figure_png(result["figure"]))
-    if args.doc:
-        rel = Path(os.path.relpath(out / "comparison.png", args.doc.parent))
-        atomic_write_bytes(args.doc, markdown(result, command, rel.as_posix()).encode())
-        print(args.doc)
+    if doc:
+        rel = Path(os.path.relpath(out / "comparison.png", doc.parent))
+        atomic_write_bytes(doc, markdown(result, command, rel.as_posix()).encode())
+        print(doc)
     for label, s in result["models"].items():
         print(
             f"{label:22s} PSNR {s['psnr']:.2f}  AuC {s['auc']:.4f}  "
             f"CF ratio {s['cf_signed_ratio']:.3f}  SSIM {s.get('ssim', math.nan):.4f}"
         )
-    return 0
 
 
 if __name__ == "__main__":

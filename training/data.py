@@ -32,10 +32,12 @@ import numpy as np
 import tensorflow as tf
 
 from core.colorspace import rgb_to_lab_tf
+from core.errors import InvalidInputError, MissingInputError
+from core.imageio import TENSORFLOW_SUFFIXES, images_in_folder
 from training.hints import simulate_hints
 
 __all__ = [
-    "IMAGE_SUFFIXES",
+    "decode_tf",
     "PipelineConfig",
     "SourceIndex",
     "count_images",
@@ -48,8 +50,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 @dataclass(frozen=True)
@@ -74,17 +74,15 @@ def list_sources(paths: list[str] | str) -> list[Path]:
         matches = [Path(m) for m in sorted(glob.glob(str(p)))] or [Path(p)]
         for m in matches:
             if m.is_dir():
-                found += sorted(
-                    f
-                    for f in m.rglob("*")
-                    if f.is_file() and f.suffix.lower() in (*IMAGE_SUFFIXES, ".tar")
+                found += images_in_folder(
+                    m, (*TENSORFLOW_SUFFIXES, ".tar"), hidden=True
                 )
             elif m.is_file():
                 found.append(m)
             else:
-                raise FileNotFoundError(f"no such data path: {p}")
+                raise MissingInputError(f"no such data path: {p}")
     if not found:
-        raise FileNotFoundError(f"no images or .tar shards under {paths}")
+        raise MissingInputError(f"no images or .tar shards under {paths}")
     return found
 
 
@@ -92,7 +90,7 @@ def _is_image_member(member: tarfile.TarInfo) -> bool:
     return (
         member.isfile()
         and member.size > 0
-        and Path(member.name).suffix.lower() in IMAGE_SUFFIXES
+        and Path(member.name).suffix.lower() in TENSORFLOW_SUFFIXES
     )
 
 
@@ -147,7 +145,7 @@ def index_source(path: Path) -> SourceIndex:
                     offsets.append(member.offset_data)
                     sizes.append(member.size)
     except tarfile.ReadError as err:
-        raise ValueError(
+        raise InvalidInputError(
             f"{path} is not an uncompressed tar shard ({err}); "
             "make shards with python -m training.shard"
         ) from err
@@ -173,17 +171,24 @@ def worker_sources(
         return list(range(len(sources)))
     n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
     if len(sources) < n:
-        raise ValueError(
+        raise InvalidInputError(
             f"{len(sources)} data sources cannot be split between {n} workers; "
             "write more shards (python -m training.shard ... --per-shard N)"
         )
     return list(range(i, len(sources), n))
 
 
+def decode_tf(data: tf.Tensor | bytes) -> tf.Tensor:
+    """The training pipeline's decoder: an encoded photo (JPEG, PNG, BMP, WebP; the
+    first frame) -> uint8 (H, W, 3) RGB. Raises tf.errors.InvalidArgumentError for
+    data it cannot decode."""
+    rgb = tf.io.decode_image(data, channels=3, expand_animations=False)
+    rgb.set_shape([None, None, 3])
+    return rgb
+
+
 def _decode(data: tf.Tensor) -> tf.Tensor:
-    img = tf.io.decode_image(data, channels=3, expand_animations=False)
-    img.set_shape([None, None, 3])
-    return tf.image.convert_image_dtype(img, tf.float32)
+    return tf.image.convert_image_dtype(decode_tf(data), tf.float32)
 
 
 def _random_crop(rgb: tf.Tensor, cfg: PipelineConfig, seed: tf.Tensor) -> tf.Tensor:
@@ -271,14 +276,14 @@ def make_dataset(
     if input_context is not None:
         batch, rest = divmod(cfg.batch_size, input_context.num_input_pipelines)
         if rest or not batch:
-            raise ValueError(
+            raise InvalidInputError(
                 f"batch {cfg.batch_size} does not split evenly between "
                 f"{input_context.num_input_pipelines} input pipelines"
             )
 
     counts = np.array([len(x) for x in index], np.int64)
     if counts.sum() == 0:
-        raise FileNotFoundError(f"no images in {paths}")
+        raise MissingInputError(f"no images in {paths}")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     # one row per photo: its source (position in `own`), member number, bytes
     row_src = tf.constant(np.repeat(np.arange(len(index)), counts), tf.int64)

@@ -29,12 +29,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from core.errors import InvalidInputError
+
 __all__ = [
     "KINDS",
+    "check_same_sources",
     "is_chief",
     "make_strategy",
     "min_over_workers",
@@ -50,7 +55,9 @@ KINDS = ("auto", "default", "mirrored", "multiworker")
 
 def _resolve_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise ValueError(f"unknown strategy kind {kind!r}; expected one of {KINDS}")
+        raise InvalidInputError(
+            f"unknown strategy kind {kind!r}; expected one of {KINDS}"
+        )
     if kind != "auto":
         return kind
     if os.environ.get("TF_CONFIG", "").strip():
@@ -72,14 +79,14 @@ def make_strategy(kind: str = "auto") -> tf.distribute.Strategy:
     if resolved == "multiworker":
         raw = os.environ.get("TF_CONFIG", "").strip()
         if not raw:
-            raise ValueError(
+            raise InvalidInputError(
                 "strategy 'multiworker' needs the TF_CONFIG environment variable "
                 "(cluster and task; see docs/distributed.md)"
             )
         try:
             json.loads(raw)
         except json.JSONDecodeError as err:
-            raise ValueError(f"TF_CONFIG is not valid JSON: {err}") from err
+            raise InvalidInputError(f"TF_CONFIG is not valid JSON: {err}") from err
         strategy: tf.distribute.Strategy = tf.distribute.MultiWorkerMirroredStrategy()
     elif resolved == "mirrored":
         strategy = tf.distribute.MirroredStrategy()
@@ -150,3 +157,19 @@ def min_over_workers(strategy: tf.distribute.Strategy, value: int) -> int:
         return int(value)
     mine = _per_replica(strategy, tf.constant([value], tf.int64))
     return int(tf.reduce_min(strategy.gather(mine, axis=0)))
+
+
+def check_same_sources(sources: list[Path], strategy: tf.distribute.Strategy) -> None:
+    """Raise ValueError unless every worker lists the same sources (names, order).
+
+    Worker i trains on sources i, i + n, ... of its own listing, so the listings
+    must agree, or shards would be read twice or never.
+    """
+    names = "\n".join(p.name for p in sources).encode()
+    mine = np.array([len(sources), zlib.crc32(names) % 1_000_003], np.float64)
+    total = sum_over_workers(strategy, mine)
+    if np.abs(total - mine * worker_count(strategy)).max() > 0.5:
+        raise InvalidInputError(
+            "the workers list different training sources; every worker must see "
+            "the same shard names under --data (see docs/distributed.md)"
+        )

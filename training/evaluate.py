@@ -41,13 +41,13 @@ from PIL import Image
 
 from core import metrics
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.colorizer import Colorizer
 from core.colorspace import gray_level, rgb_to_lab
 from core.config import add_dataclass_args, dataclass_from_args
-from core.models import UnknownModelError
+from core.imageio import decode_rgb
 from core.weights import (
     WEIGHTS_DIR,
-    WeightsChecksumError,
     file_sha256,
     read_manifest,
 )
@@ -203,13 +203,6 @@ def gray_baseline(rgb: np.ndarray) -> np.ndarray:
     lightness = rgb_to_lab(rgb)[..., 0]
     g = np.round(gray_level(lightness) * 255.0).astype(np.uint8)
     return np.repeat(g[..., None], 3, axis=-1)
-
-
-def _decode(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def image_metrics(
@@ -398,7 +391,7 @@ def evaluate(
     for n, (key, data) in enumerate(iter_encoded(list_sources(list(cfg.data)))):
         if cfg.limit and n >= cfg.limit:
             break
-        gt = _decode(data)
+        gt = decode_rgb(data)
         gray = gray_baseline(gt)
         originals.append(
             {
@@ -658,27 +651,25 @@ def main(argv: list[str] | None = None) -> int:
                 default=None,
                 help=f"{f.metadata['help']} (default: {' '.join(f.default)})",
             )
-    args = parser.parse_args(argv)
-    for name in ("model", "data"):
-        if getattr(args, name) is None:
-            setattr(args, name, getattr(EvalConfig, name))
-    cfg = dataclass_from_args(EvalConfig, args)
-    if cfg.grid_images < 0 or cfg.limit < 0:
-        parser.error("--grid-images and --limit must be >= 0")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    raw = sys.argv[1:] if argv is None else argv
-    command = shlex.join(["python", "-m", "training.evaluate", *raw])
-    try:
+
+    def run(args: argparse.Namespace) -> int:
+        for name in ("model", "data"):
+            if getattr(args, name) is None:
+                setattr(args, name, getattr(EvalConfig, name))
+        cfg = dataclass_from_args(EvalConfig, args)
+        if cfg.grid_images < 0 or cfg.limit < 0:
+            parser.error("--grid-images and --limit must be >= 0")
+        raw = sys.argv[1:] if argv is None else argv
+        command = shlex.join(["python", "-m", "training.evaluate", *raw])
         result = evaluate(cfg, command=command)
-    except (UnknownModelError, WeightsChecksumError, FileNotFoundError) as err:
-        # FileNotFoundError covers MissingWeightsError and missing data
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(format_table(result["models"]))
-    if cfg.out:
-        html = write_report(result, Path(cfg.out), html=cfg.report)
-        print(html or Path(cfg.out) / "summary.json")
-    return 0
+        print(format_table(result["models"]))
+        if cfg.out:
+            html = write_report(result, Path(cfg.out), html=cfg.report)
+            print(html or Path(cfg.out) / "summary.json")
+        return 0
+
+    # missing or altered weights are user errors; FileNotFoundError: a missing --prior
+    return run_main(parser, argv, run, errors=(FileNotFoundError,))
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import shutil
-import sys
 from pathlib import Path
 
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.config import command_line
 from core.models import create_model, get_spec
 from core.weights import MANIFEST, WEIGHTS_DIR, file_sha256, read_manifest
@@ -256,10 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-label", default="", help="model label inside the reports"
     )
-    args = parser.parse_args(argv)
-    if args.run is None and not (args.val_report or args.test_report):
-        parser.error("give --run to install weights, or reports to attach")
-    try:
+
+    def run(args: argparse.Namespace) -> int:
+        if args.run is None and not (args.val_report or args.test_report):
+            parser.error("give --run to install weights, or reports to attach")
         if args.run is not None and get_spec(args.model).samples:
             if not args.iteration:
                 parser.error("a GAN run needs --iteration (see its samples-*.png)")
@@ -275,15 +276,25 @@ def main(argv: list[str] | None = None) -> int:
             entry = attach_reports(
                 args.model, args.val_report, args.test_report, args.report_label
             )
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        _print_entry(entry)
+        return 0
+
+    return run_main(
+        parser,
+        argv,
+        run,
+        level=logging.WARNING,
+        errors=(ValueError, FileNotFoundError, KeyError),
+    )
+
+
+def _print_entry(entry: dict) -> None:
+    """The bars of the installed entry's reports, then its weights file."""
     for split in ("validation", "test"):
         for key, bar in entry.get(split, {}).get("bars", {}).items():
             status = "met" if bar["met"] else "NOT met"
             print(f"{split} {key} = {bar['value']:.4f} (bar {bar['bar']}): {status}")
     print(WEIGHTS_DIR / entry["file"])
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from core.models.registry import AB_SCALE
+
 __all__ = ["HintConfig", "hint_channels", "simulate_hints"]
 
 MAX_POINTS = 64  # points beyond this are dropped (P(n > 64) = (7/8)^64 < 0.03 %)
@@ -38,7 +40,7 @@ def hint_channels(ab_norm: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 def simulate_hints(
     ab: tf.Tensor,
     seed: tf.Tensor,
-    ab_scale: float = 110.0,
+    ab_scale: float = AB_SCALE,
     cfg: HintConfig | None = None,
 ) -> tf.Tensor:
     """Hints of one crop as a simulated user would give them.

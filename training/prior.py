@@ -3,9 +3,10 @@
 
     python -m training.prior --data ../shared/data/train --out runs/prior.npz
 
-The prior is counted at the loss resolution of the default model's pipeline (centre
-crops of `--size`, ab averaged over `--stride` pixels). Photos whose every pixel has
-|a|, |b| <= 5 (greyscale) are skipped, as in Zhang's code.
+The prior is counted at the loss resolution of `--model`'s pipeline (centre crops of
+`--size`, ab averaged over the model's output stride, or over `--stride` pixels).
+Photos whose every pixel has |a|, |b| <= 5 (greyscale) are skipped, as in Zhang's
+code.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import keras
 import numpy as np
 
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
+from core.models import get_spec
 from core.quantize import NUM_BINS, nearest_bin, rebalance_weights, smooth_prior
 from training.data import PipelineConfig, make_dataset
 
@@ -80,10 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", nargs="+", required=True, help="folders/shards")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--size", type=int, default=160)
-    parser.add_argument("--stride", type=int, default=2)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    save_prior(compute_prior(args.data, args.size, args.stride), args.out)
+    parser.add_argument(
+        "--model", default="default", help="the model whose output stride counts"
+    )
+    parser.add_argument(
+        "--stride", type=int, default=None, help="default: the model's output stride"
+    )
+    return run_main(parser, argv, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    stride = args.stride or get_spec(args.model).output_stride
+    save_prior(compute_prior(args.data, args.size, stride), args.out)
     print(args.out)
     return 0
 

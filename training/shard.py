@@ -2,7 +2,7 @@
 
     python -m training.shard SRC_FOLDER OUT_FOLDER --per-shard 1000
 
-SRC_FOLDER is searched recursively for images (training.data.IMAGE_SUFFIXES), in
+SRC_FOLDER is searched recursively for images (core.imageio.TENSORFLOW_SUFFIXES), in
 sorted order. Each photo is checked by decoding it the way training does
 (`tf.io.decode_image`); one that does not decode is reported on one line on stderr
 and skipped. Each shard `OUT_FOLDER/shard-NNNNNN.tar` holds `--per-shard` photos as
@@ -32,7 +32,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.data import IMAGE_SUFFIXES
+from core.cli import run_main
+from core.errors import InvalidInputError, MissingInputError, OutputExistsError
+from core.imageio import TENSORFLOW_SUFFIXES, images_in_folder
+from training.data import decode_tf
 
 __all__ = ["ShardConfig", "ShardReport", "main", "write_shards"]
 
@@ -73,7 +76,7 @@ def _decode_problem(data: bytes) -> str:
     import tensorflow as tf
 
     try:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = decode_tf(data)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as err:
         return err.message.splitlines()[0] if err.message else type(err).__name__
     if min(image.shape[:2]) < 1:
@@ -116,19 +119,19 @@ def write_shards(cfg: ShardConfig) -> ShardReport:
     cfg.overwrite is off, ValueError for per_shard < 1.
     """
     if cfg.per_shard < 1:
-        raise ValueError(f"--per-shard must be at least 1, got {cfg.per_shard}")
+        raise InvalidInputError(f"--per-shard must be at least 1, got {cfg.per_shard}")
     src, out = Path(cfg.src), Path(cfg.out)
     if not src.is_dir():
-        raise FileNotFoundError(f"no such folder: {src}")
-    photos = sorted(
-        p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+        raise MissingInputError(f"no such folder: {src}")
+    photos = images_in_folder(src, TENSORFLOW_SUFFIXES, hidden=True)
     if not photos:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {src}")
+        raise MissingInputError(
+            f"no images ({', '.join(TENSORFLOW_SUFFIXES)}) under {src}"
+        )
     out.mkdir(parents=True, exist_ok=True)
     old = sorted(out.glob(f"{cfg.prefix}-*.tar"))
     if old and not cfg.overwrite:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out} already holds {len(old)} shards; use --overwrite to replace them"
         )
     shards: list[Path] = []
@@ -190,14 +193,11 @@ def main(argv: list[str] | None = None) -> int:
                 default=f.default,
                 help=f"{f.metadata['help']} (default: {f.default})",
             )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    cfg = ShardConfig(**vars(args))
-    try:
-        report = write_shards(cfg)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_main(parser, argv, _run, level=logging.WARNING)
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = write_shards(ShardConfig(**vars(args)))
     for path, reason in report.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     for path in report.shards:

@@ -38,7 +38,6 @@ import io
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,13 +48,16 @@ import tensorflow as tf
 from PIL import Image
 
 from core.atomic import atomic_write_bytes
-from core.colorspace import U_MAX, V_MAX, rgb_to_yuv, rgb_to_yuv_tf, yuv_to_rgb
+from core.cli import TIMED_LOG_FORMAT, run_main
+from core.colorspace import rgb_to_yuv, rgb_to_yuv_tf, yuv_to_rgb
 from core.config import add_dataclass_args, dataclass_from_args
+from core.errors import InvalidInputError, MissingInputError
 from core.models import create_model, get_spec
 from core.models.cgan import INPUT_SIZE, build_discriminator
 from core.types import FloatArray, UInt8Array
-from training.data import iter_encoded, list_sources
+from training.data import decode_tf, iter_encoded, list_sources
 from training.distribute import is_chief, make_strategy, worker_index
+from training.runlog import plot_rows
 
 __all__ = [
     "GanConfig",
@@ -82,7 +84,7 @@ LOG_COLUMNS = (
     "d_acc_fake",
     "seconds",
 )
-_UV_MAX = np.array([U_MAX, V_MAX], dtype=np.float32)
+_SPEC = get_spec("cgan")  # its normalisation: y = 2Y - 1, uv = (U/U_MAX, V/V_MAX)
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def load_images(paths: list[str] | tuple[str, ...], limit: int = 0) -> UInt8Arra
     """
     out = []
     for _key, data in iter_encoded(list_sources(list(paths))):
-        rgb = tf.io.decode_image(data, channels=3, expand_animations=False)
+        rgb = decode_tf(data)
         h, w = int(rgb.shape[0]), int(rgb.shape[1])
         if (h, w) != (INPUT_SIZE, INPUT_SIZE):
             side = min(h, w)
@@ -149,7 +151,7 @@ def load_images(paths: list[str] | tuple[str, ...], limit: int = 0) -> UInt8Arra
         if limit and len(out) == limit:
             break
     if not out:
-        raise FileNotFoundError(f"no photos under {list(paths)}")
+        raise MissingInputError(f"no photos under {list(paths)}")
     return np.stack(out)
 
 
@@ -161,7 +163,7 @@ def yuv_example(rgb: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     V / V_MAX), float32 (..., H, W, 2) in [-1, 1].
     """
     yuv = rgb_to_yuv_tf(rgb)
-    return yuv[..., :1] * 2.0 - 1.0, yuv[..., 1:] / _UV_MAX
+    return _SPEC.luma_to_norm(yuv[..., :1]), _SPEC.chroma_to_norm(yuv[..., 1:])
 
 
 def make_gan_dataset(
@@ -214,7 +216,7 @@ class GanTrainer:
         self.cfg = cfg
         self.strategy = strategy or tf.distribute.get_strategy()
         if cfg.precision not in GAN_PRECISIONS:
-            raise ValueError(
+            raise InvalidInputError(
                 f"--precision {cfg.precision!r}: expected one of {GAN_PRECISIONS}"
             )
         previous = keras.config.dtype_policy()
@@ -364,7 +366,7 @@ class GanTrainer:
             for group, variables in self._state_variables().items():
                 stored = sum(1 for k in f.files if k.startswith(group + "/"))
                 if stored != len(variables):
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"{path} holds {stored} {group} variables, this model has "
                         f"{len(variables)}: was it made with another --noise-dim?"
                     )
@@ -387,7 +389,7 @@ def sample_grid(rgb: UInt8Array, uv_fake: FloatArray) -> UInt8Array:
     real = rgb.astype(np.float32) / 255.0
     luma = rgb_to_yuv(real)[..., :1]
     grey = np.repeat(luma, 3, axis=-1)
-    fake = yuv_to_rgb(np.concatenate([luma, uv_fake * _UV_MAX], axis=-1))
+    fake = yuv_to_rgb(np.concatenate([luma, _SPEC.norm_to_chroma(uv_fake)], axis=-1))
     rows = np.concatenate([grey, fake, real], axis=2)  # (B, 64, 192, 3)
     grid = np.concatenate(list(rows), axis=0)
     grid = np.repeat(np.repeat(grid, 2, axis=0), 2, axis=1)
@@ -420,54 +422,16 @@ def _read_log(path: Path, up_to: int) -> list[dict[str, float]]:
     return [r for r in rows if r["iteration"] <= up_to]
 
 
-def _plot(
-    rows: list[dict[str, float]],
-    series: tuple[tuple[str, str, str], ...],
-    ylabel: str,
-    path: Path,
-) -> None:
-    """Line plot of columns of `rows` against iteration; series: (column, label,
-    colour)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    x = [r["iteration"] for r in rows]
-    for column, label, color in series:
-        ax.plot(x, [r[column] for r in rows], color=color, label=label)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(ylabel)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _plot_log(rows: list[dict[str, float]], out: Path) -> None:
     """losses.png and accuracy.png, coloured as the paper's figures 10 and 11."""
-    _plot(
-        rows,
-        (
-            ("g_loss", "G loss, -log D(G(y, z))", "tab:blue"),
-            ("d_loss", "D loss", "tab:orange"),
-        ),
-        "loss",
-        out / "losses.png",
-    )
-    _plot(
-        rows,
-        (
-            ("d_acc_real", "D accuracy on real", "tab:blue"),
-            ("d_acc_fake", "D accuracy on fake", "tab:orange"),
-        ),
-        "accuracy",
-        out / "accuracy.png",
-    )
+    blue, orange = {"color": "tab:blue"}, {"color": "tab:orange"}
+    losses = [("g_loss", "G loss, -log D(G(y, z))", blue), ("d_loss", "D loss", orange)]
+    plot_rows(rows, "iteration", losses, "loss", out / "losses.png", width=7)
+    accuracies = [
+        ("d_acc_real", "D accuracy on real", blue),
+        ("d_acc_fake", "D accuracy on fake", orange),
+    ]
+    plot_rows(rows, "iteration", accuracies, "accuracy", out / "accuracy.png", width=7)
 
 
 def _save_weights(model: keras.Model, path: Path) -> None:
@@ -489,11 +453,11 @@ def train(cfg: GanConfig, strategy: tf.distribute.Strategy | None = None) -> Pat
     """
     strategy = strategy or tf.distribute.get_strategy()
     if min(cfg.batch_size, cfg.log_every, cfg.checkpoint_every) < 1:
-        raise ValueError(
+        raise InvalidInputError(
             "--batch-size, --log-every and --checkpoint-every must be at least 1"
         )
     if cfg.batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(
+        raise InvalidInputError(
             f"--batch-size {cfg.batch_size} is not a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas"
         )
@@ -579,17 +543,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0],
     )
     add_dataclass_args(parser, GanConfig)
-    cfg = dataclass_from_args(GanConfig, parser.parse_args(argv))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        # a multi-worker strategy must exist before any other TensorFlow op
-        strategy = make_strategy(cfg.strategy)
-        keras.utils.set_random_seed(cfg.seed)
-        weights = train(cfg, strategy)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(weights)
+    return run_main(parser, argv, _run, log_format=TIMED_LOG_FORMAT)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = dataclass_from_args(GanConfig, args)
+    # a multi-worker strategy must exist before any other TensorFlow op
+    strategy = make_strategy(cfg.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+    print(train(cfg, strategy))
     return 0
 
 

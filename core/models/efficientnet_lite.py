@@ -19,6 +19,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from core.errors import MissingInputError
 from core.torch_legacy import load_state_dict
 from core.types import FloatArray, UInt8Array
 
@@ -269,12 +270,12 @@ def pretrained_weights_path(variant: str = "lite0") -> Path:
     try:
         module = importlib.import_module(spec.module)
     except ModuleNotFoundError as err:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"EfficientNet-{variant} weights need the package {spec.package}: {hint}"
         ) from err
     path = Path(getattr(module, spec.file_class).get_model_file_path())
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"EfficientNet-{variant} weights missing at {path}; reinstall: {hint}"
         )
     return path

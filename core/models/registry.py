@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import keras
+import numpy as np
+
+from core.colorspace import U_MAX, V_MAX
+from core.errors import UserError
 
 __all__ = [
+    "AB_SCALE",
+    "LIGHTNESS_SCALE",
+    "UV_SCALE",
     "ModelSpec",
     "UnknownModelError",
     "create_model",
@@ -21,6 +28,17 @@ __all__ = [
     "list_models",
     "register_model",
 ]
+
+# The normalisation of the models' inputs and outputs (docs/design.md 1.4, 1.5), the
+# defaults of ModelSpec's scales: Lab models see L / 100 in [0, 1]; ab / 110 covers
+# the sRGB ab range in [-1, 1] (regression heads, hint inputs); YUV models see 2Y - 1
+# and predict (U / U_MAX, V / V_MAX), both in [-1, 1].
+LIGHTNESS_SCALE = 100.0
+AB_SCALE = 110.0
+UV_SCALE = np.array([U_MAX, V_MAX], dtype=np.float32)
+
+# a numpy array or a TensorFlow tensor: the normalisation works on either
+ArrayT = TypeVar("ArrayT")
 
 
 @dataclass(frozen=True)
@@ -32,6 +50,8 @@ class ModelSpec:
     output: "ab_bins" (313 logits per pixel), "ab" (ab / ab_scale in [-1, 1]) or
         "uv" (normalised UV in [-1, 1]).
     output_stride: input side / output side.
+    lightness_scale, ab_scale: the Lab normalisation, L / lightness_scale and
+        ab / ab_scale (`luma_to_norm`, `chroma_to_norm`, `norm_to_chroma`).
     weights: file name under core/weights/ (its SHA-256 is in the manifest there).
     fixed_size: the network only takes input_size x input_size (aspect not kept).
     noise_dim: > 0 for sampling models (the cGAN): the model takes `[y, z]` with
@@ -49,7 +69,8 @@ class ModelSpec:
     size_multiple: int = 32
     output: str = "ab_bins"
     output_stride: int = 2
-    ab_scale: float = 110.0
+    lightness_scale: float = LIGHTNESS_SCALE
+    ab_scale: float = AB_SCALE
     weights: str = ""
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -63,8 +84,31 @@ class ModelSpec:
         """True for models that draw a different colorization per seed."""
         return self.noise_dim > 0
 
+    def luma_to_norm(self, luma: ArrayT) -> ArrayT:
+        """The network's luma input: float32 (...) L in [0, 100] -> L /
+        lightness_scale in [0, 1] (Lab), or Y in [0, 1] -> 2Y - 1 in [-1, 1] (YUV).
+        numpy arrays or tensors, same shape and dtype."""
+        if self.color_space == "yuv":
+            return luma * 2.0 - 1.0
+        return luma / self.lightness_scale
 
-class UnknownModelError(KeyError):
+    def chroma_to_norm(self, chroma: ArrayT) -> ArrayT:
+        """float32 (..., 2) ab in CIE units -> ab / ab_scale (Lab), or U, V ->
+        (U / U_MAX, V / V_MAX) (YUV); about [-1, 1]. The regression target and hint
+        input."""
+        if self.color_space == "yuv":
+            return chroma / UV_SCALE
+        return chroma / self.ab_scale
+
+    def norm_to_chroma(self, chroma_norm: ArrayT) -> ArrayT:
+        """Undo `chroma_to_norm`: float32 (..., 2) in [-1, 1] -> ab in CIE units or
+        U, V in scikit-image units."""
+        if self.color_space == "yuv":
+            return chroma_norm * UV_SCALE
+        return chroma_norm * self.ab_scale
+
+
+class UnknownModelError(UserError, KeyError):
     """Raised for a model name that is not registered; lists the known names."""
 
     def __init__(self, name: str) -> None:

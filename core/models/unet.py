@@ -30,7 +30,7 @@ from core.models.efficientnet_lite import (
     load_pretrained,
     skip_tap_names,
 )
-from core.models.registry import ModelSpec, register_model
+from core.models.registry import AB_SCALE, ModelSpec, register_model
 from core.quantize import NUM_BINS, SOFT_SIGMA, bin_centers
 
 __all__ = ["DEFAULT_SPEC", "GrayToEncoderInput", "HintEvidence", "build_unet"]
@@ -118,7 +118,7 @@ class HintEvidence(layers.Layer):
     def __init__(
         self,
         stride: int,
-        ab_scale: float = 110.0,
+        ab_scale: float = AB_SCALE,
         spread: float = 0.0,
         sigma: float = 8.0,
         bands: int = 6,

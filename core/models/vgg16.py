@@ -21,6 +21,7 @@ import numpy as np
 from keras import layers, ops
 
 from core.colorspace import gray_level_ops
+from core.errors import InvalidInputError, MissingInputError
 from core.models.registry import ModelSpec, register_model
 from core.quantize import NUM_BINS
 
@@ -88,7 +89,7 @@ def _read_imagenet_kernels(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray
     against the full-width shapes (C_in = 3 for conv1_1).
     """
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"VGG16 ImageNet weights not found at {path}: place Keras' "
             f"{VGG_WEIGHTS_FILE} there (it cannot be downloaded at run time) or pass "
             "vgg_weights=PATH"
@@ -97,7 +98,7 @@ def _read_imagenet_kernels(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with h5py.File(path, "r") as f:
         if "layer_names" not in f.attrs:
-            raise ValueError(
+            raise InvalidInputError(
                 f"{path} is not a Keras legacy HDF5 weights file (no 'layer_names' "
                 f"attribute); expected Keras' {VGG_WEIGHTS_FILE}"
             )
@@ -106,7 +107,7 @@ def _read_imagenet_kernels(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray
             for i in range(1, convs + 1):
                 ours, theirs = f"conv{block}_{i}", f"block{block}_conv{i}"
                 if theirs not in names:
-                    raise ValueError(f"{path} has no layer {theirs!r}")
+                    raise InvalidInputError(f"{path} has no layer {theirs!r}")
                 group = f[theirs]
                 weights = [
                     np.asarray(group[_decode(n)], dtype=np.float32)
@@ -117,7 +118,7 @@ def _read_imagenet_kernels(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray
                 want = ((3, 3, expected_in, channels), (channels,))
                 got = tuple(w.shape for w in kernels + biases)
                 if len(weights) != 2 or got != want:
-                    raise ValueError(
+                    raise InvalidInputError(
                         f"{path}: layer {theirs!r} has weights of shapes "
                         f"{[w.shape for w in weights]}, expected kernel {want[0]} and "
                         f"bias {want[1]}; is this Keras' {VGG_WEIGHTS_FILE}?"
@@ -154,11 +155,11 @@ def build_vgg16(
     of 8 -> (B, H/4, W/4, 313) logits or (B, H/4, W/4, 2) ab / 128 in [-1, 1].
     """
     if width <= 0:
-        raise ValueError(f"width must be > 0, got {width}")
+        raise InvalidInputError(f"width must be > 0, got {width}")
     pretrained = pretrained or bool(vgg_weights)
     imagenet_input = imagenet_input or pretrained
     if imagenet_input and width != 1.0:
-        raise ValueError(
+        raise InvalidInputError(
             f"the ImageNet VGG16 input and weights need width=1.0, got width={width}"
         )
     imagenet: dict[str, tuple[np.ndarray, np.ndarray]] = {}

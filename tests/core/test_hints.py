@@ -13,7 +13,7 @@ from core.models import create_model
 from core.models.unet import HintEvidence
 from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
-from training.train import load_init_weights
+from training.init_weights import load_init_weights
 
 SIZE = 64
 

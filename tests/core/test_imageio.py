@@ -261,3 +261,36 @@ def test_too_many_pixels_under_pillows_limit_is_the_same_error(tmp_path) -> None
         f"{path}: 3000x2000 = 6,000,000 pixels is over the limit of 1,000,000"
     )
     assert isinstance(err.value, ImageLoadError)
+
+
+def test_images_in_folder_one_list_sorted_hidden_left_out(tmp_path) -> None:
+    from core.imageio import IMAGE_SUFFIXES, TENSORFLOW_SUFFIXES, images_in_folder
+
+    names = ["b.JPG", "a.png", "sub/c.tif", "sub/d.gif", ".hidden/e.jpg", ".f.jpg"]
+    for name in [*names, "notes.txt", "sub/g.jpg.bak"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    found = [p.relative_to(tmp_path).as_posix() for p in images_in_folder(tmp_path)]
+    assert found == ["a.png", "b.JPG", "sub/c.tif", "sub/d.gif"]
+    with_hidden = images_in_folder(tmp_path, TENSORFLOW_SUFFIXES, hidden=True)
+    assert [p.relative_to(tmp_path).as_posix() for p in with_hidden] == [
+        ".f.jpg",
+        ".hidden/e.jpg",
+        "a.png",
+        "b.JPG",
+    ]
+    assert set(TENSORFLOW_SUFFIXES) < set(IMAGE_SUFFIXES)
+
+
+def test_decode_rgb_gives_the_stored_pixels() -> None:
+    from core.imageio import decode_rgb
+
+    rgb = skimage.data.astronaut()[::8, ::8]
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    out = decode_rgb(buf.getvalue())
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, rgb)
+    grey = io.BytesIO()
+    Image.fromarray(rgb[..., 0]).save(grey, format="JPEG")
+    assert decode_rgb(grey.getvalue()).shape == (*rgb.shape[:2], 3)

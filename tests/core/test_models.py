@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from core.colorspace import gray_level
 from core.models import (
@@ -129,3 +130,29 @@ def test_encoder_batch_norm_is_frozen() -> None:
     assert bns and not any(la.trainable for la in bns)
     # decoder BN still trains
     assert model.get_layer("up1_a_bn").trainable
+
+
+@pytest.mark.parametrize("name", ["default", "default-reg", "vgg16-reg", "cgan"])
+def test_spec_normalisation_round_trips_and_keeps_the_scales(name) -> None:
+    """ModelSpec carries the normalisation: L / 100 and ab / 110 (ab / 128 for the
+    paper's VGG16 regression), 2Y - 1 and (U / U_MAX, V / V_MAX) for the cGAN."""
+    from core.colorspace import U_MAX, V_MAX
+
+    spec = get_spec(name)
+    rng = np.random.default_rng(0)
+    chroma = rng.uniform(-80, 80, (4, 5, 2)).astype(np.float32)
+    if spec.color_space == "yuv":
+        luma = rng.uniform(0, 1, (4, 5, 1)).astype(np.float32)
+        np.testing.assert_array_equal(spec.luma_to_norm(luma), luma * 2.0 - 1.0)
+        chroma *= np.float32(0.4 / 80)
+        scale = np.array([U_MAX, V_MAX], np.float32)
+    else:
+        luma = rng.uniform(0, 100, (4, 5, 1)).astype(np.float32)
+        np.testing.assert_array_equal(spec.luma_to_norm(luma), luma / 100.0)
+        scale = 128.0 if name == "vgg16-reg" else 110.0
+    norm = spec.chroma_to_norm(chroma)
+    np.testing.assert_array_equal(norm, chroma / scale)
+    np.testing.assert_array_equal(spec.norm_to_chroma(norm), norm * scale)
+    assert spec.luma_to_norm(luma).dtype == np.float32
+    tensor = spec.luma_to_norm(tf.constant(luma))
+    np.testing.assert_array_equal(tensor.numpy(), spec.luma_to_norm(luma))

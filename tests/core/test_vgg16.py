@@ -22,7 +22,7 @@ from core.models.vgg16 import (
 )
 from core.quantize import NUM_BINS
 from training.data import lab_example
-from training.train import classification_loss, regression_loss
+from training.losses import classification_loss, regression_loss
 
 NAMES = ("vgg16-reg", "vgg16-cls")
 CHANNELS = {"vgg16-reg": 2, "vgg16-cls": NUM_BINS}

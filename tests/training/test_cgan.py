@@ -261,3 +261,13 @@ def test_training_logs_plots_checkpoints_and_resumes(tmp_path, crops) -> None:
     assert (ckpt / "generator-000030.weights.h5").exists()
     with np.load(ckpt / "resume.npz") as f:
         assert int(f["iteration"]) == 30 and int(f["examples"]) == 30 * 2 * 4
+
+
+def test_main_reports_a_missing_data_folder_in_one_line(tmp_path, capsys) -> None:
+    from training.train_gan import main
+
+    missing = tmp_path / "nothing"
+    assert main(["--data", str(missing), "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: no such data path: {missing}"
+    ]

@@ -35,9 +35,11 @@ from training.data import (
     make_dataset,
     worker_sources,
 )
+from training.init_weights import load_init_weights
 from training.shard import ShardConfig, write_shards
 from training.shard import main as shard_main
-from training.train import TrainConfig, Trainer, load_init_weights, resolve_config
+from training.train_config import TrainConfig, resolve_config
+from training.trainer import Trainer
 
 # training in subprocesses, several at once: minutes on a laptop
 pytestmark = pytest.mark.slow

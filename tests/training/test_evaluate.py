@@ -28,10 +28,10 @@ from training.evaluate import (
     write_report,
 )
 from training.export import attach_reports, export_run
+from training.init_weights import load_init_weights
 from training.prior import save_prior
 from training.realism import frechet_distance
 from training.semantic import SemanticJudge, agreement
-from training.train import load_init_weights
 
 
 @pytest.fixture(scope="module")

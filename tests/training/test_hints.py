@@ -9,7 +9,8 @@ from PIL import Image
 from core.colorspace import rgb_to_lab
 from training.data import PipelineConfig, make_dataset
 from training.hints import HintConfig, simulate_hints
-from training.train import TrainConfig, Trainer
+from training.train_config import TrainConfig
+from training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from skimage.transform import resize
 from core.colorspace import rgb_to_lab
 from core.quantize import NUM_BINS, decode_logits
 from training.perceptual import PerceptualTerm, decode_annealed_tf, decode_corrected_tf
-from training.train import TrainConfig, Trainer
+from training.train_config import TrainConfig
+from training.trainer import Trainer
 
 SIZE = 64
 

@@ -23,14 +23,11 @@ from training.data import (
     list_sources,
     make_dataset,
 )
+from training.init_weights import load_init_encoder, model_and_file
+from training.losses import classification_loss
 from training.prior import compute_prior, load_prior, save_prior
-from training.train import (
-    TrainConfig,
-    Trainer,
-    classification_loss,
-    load_init_encoder,
-    model_and_file,
-)
+from training.train_config import TrainConfig
+from training.trainer import Trainer
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 SIZE = 64
@@ -434,3 +431,63 @@ def test_adversarial_term_trains_a_critic_and_checkpoints_it(tmp_path, batch) ->
     _trainer(tmp_path).save_checkpoint(tmp_path / "plain")
     with pytest.raises(ValueError, match="does not match"):
         _trainer(tmp_path, adversarial=0.5).load_checkpoint(tmp_path / "plain")
+
+
+def test_main_reports_a_user_error_in_one_line(tmp_path, capsys) -> None:
+    from training.train import main
+
+    argv = ["--out", str(tmp_path / "run"), "--precision", "float64"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --precision 'float64': expected one of")
+    assert len(err.splitlines()) == 1
+    missing = ["--out", str(tmp_path / "run"), "--data", str(tmp_path / "nothing")]
+    assert main(missing) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: no such data path: {tmp_path / 'nothing'}"
+    ]
+
+
+def test_main_lets_a_bug_keep_its_traceback(tmp_path, monkeypatch) -> None:
+    """A ValueError that is no user's error (a bug) is not turned into a line."""
+    from training import train
+
+    def broken(cfg, strategy=None):
+        return np.zeros(2).reshape(3)  # raises ValueError: a bug, not bad input
+
+    monkeypatch.setattr(train, "train", broken)
+    with pytest.raises(ValueError, match="reshape"):
+        train.main(["--out", str(tmp_path / "run")])
+
+
+@pytest.mark.parametrize(
+    ("model", "stride"),
+    [("default", 2), ("default-v2", 4), ("vgg16-cls", 4), ("default-reg", None)],
+)
+def test_rebalancing_prior_is_counted_at_the_model_output_stride(
+    photo_dir, tmp_path, model, stride
+) -> None:
+    """The prior a run computes counts one ab per logit: (size / stride)^2 a photo."""
+    from training.train import rebalancing_weights
+
+    cfg = TrainConfig(model=model, size=SIZE, out=str(tmp_path))
+    sources = sorted(photo_dir.rglob("*.jpg"))
+    strategy = tf.distribute.get_strategy()
+    weights = rebalancing_weights(cfg, tmp_path, sources, strategy)
+    if stride is None:  # a regression model: no rebalancing, no prior written
+        np.testing.assert_array_equal(weights, np.ones(NUM_BINS))
+        assert not (tmp_path / "prior.npz").exists()
+        return
+    prior = load_prior(tmp_path / "prior.npz")
+    assert prior["counts"].sum() == len(PHOTOS) * (SIZE // stride) ** 2
+    np.testing.assert_array_equal(weights, prior["weights"])
+
+
+def test_prior_command_counts_at_the_named_model_stride(photo_dir, tmp_path) -> None:
+    from training.prior import main
+
+    out = tmp_path / "p.npz"
+    argv = ["--data", str(photo_dir), "--out", str(out), "--size", str(SIZE)]
+    assert main([*argv, "--model", "vgg16-cls"]) == 0
+    counts = load_prior(out)["counts"]
+    assert counts.sum() == len(PHOTOS) * (SIZE // 4) ** 2
