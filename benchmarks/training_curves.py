@@ -3,6 +3,10 @@
     python -m benchmarks.training_curves --run runs/v2 --batch-size 16 \
         --out docs/results/default-v2-training
 
+Several --run folders are one training continued: each later run started from the
+earlier one's weights (`training.train --init-weights`), so its steps are counted on
+after the earlier runs' last step, and its epochs numbered on.
+
 Reads RUN/steps.csv (loss per step) and RUN/metrics.csv (train and validation loss per
 epoch), and writes OUT-curves.png (the training loss, a moving mean over 50 steps,
 and the validation loss at each epoch's end, against the crops seen = steps x batch)
@@ -25,7 +29,7 @@ import numpy as np
 from core.atomic import atomic_write_bytes
 from core.cli import run_main
 
-__all__ = ["main", "read_rows", "write_curves"]
+__all__ = ["chained_rows", "main", "read_rows", "write_curves"]
 
 SMOOTH = 50  # steps in the moving mean of the training loss
 
@@ -46,17 +50,41 @@ def _eval_points(items: list[str]) -> list[tuple[float, dict]]:
     return sorted(points, key=lambda p: p[0])
 
 
+def chained_rows(
+    runs: list[Path],
+) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """steps.csv and metrics.csv rows of runs continued one from the other, with the
+    steps (and epochs) of each later run counted on after the earlier runs' last."""
+    steps: list[dict[str, float]] = []
+    epochs: list[dict[str, float]] = []
+    step0 = epoch0 = 0.0
+    for run in runs:
+        run_steps = read_rows(run / "steps.csv")
+        run_epochs = read_rows(run / "metrics.csv")
+        steps += [{**r, "step": r["step"] + step0} for r in run_steps]
+        epochs += [
+            {**r, "step": r["step"] + step0, "epoch": r["epoch"] + epoch0}
+            for r in run_epochs
+        ]
+        step0 = max([step0] + [r["step"] for r in steps])
+        epoch0 = max([epoch0] + [r["epoch"] for r in epochs])
+    return steps, epochs
+
+
 def write_curves(
-    run: Path, batch_size: int, out: str, evals: list[str] | None = None
+    run: Path | list[Path],
+    batch_size: int,
+    out: str,
+    evals: list[str] | None = None,
 ) -> tuple[Path, Path]:
-    """Write OUT-curves.png and OUT-metrics.csv; returns their paths."""
+    """Write OUT-curves.png and OUT-metrics.csv of one run, or of runs continued one
+    from the other (`chained_rows`); returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    steps = read_rows(run / "steps.csv")
-    epochs = read_rows(run / "metrics.csv")
+    steps, epochs = chained_rows(run if isinstance(run, list) else [run])
     points = _eval_points(evals or [])
     fig, axes = plt.subplots(
         1, 2 if points else 1, figsize=(11 if points else 6, 4), squeeze=False
@@ -116,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.training_curves",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("--run", type=Path, required=True, help="training run folder")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="training run folder; several: each continued from the one before",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", required=True, help="path prefix of the two files")
     parser.add_argument(
