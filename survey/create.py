@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +40,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.cli import run_main
 from core.colourcheck import is_color_photo
 from core.config import add_dataclass_args, dataclass_from_args
-from core.imageio import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from core.imageio import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    ImageLoadError,
+    images_in_folder,
+    load_image,
+)
 from core.types import UInt8Array
-from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error, create_engine, init_db
+from survey.db import DEFAULT_URL, command_errors, create_engine, init_db
 from survey.encoding import encode_png
 from survey.errors import InvalidInputError, StudyExistsError
 from survey.models import STUDY_NAME_RE, Image, Pair, Study
@@ -70,7 +76,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MIN_SIZE, MAX_SIZE = 32, 2048  # served longer side; MAX_SIZE as core.colorizer's
 MAX_ASPECT_CHANGE = 0.02  # a fake whose aspect ratio differs more is not of that photo
 ATTENTION_MODEL = "gray"  # model label of attention-check pairs
@@ -133,15 +138,9 @@ class StudySummary:
 
 
 def find_photos(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursively), sorted; hidden entries left out."""
-    found = []
-    for path in folder.rglob("*"):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            found.append(path)
-    return sorted(found)
+    """Image files under `folder` (recursively), sorted; hidden entries left out
+    (`core.imageio.images_in_folder`, the project's one scanner and suffix list)."""
+    return images_in_folder(folder)
 
 
 def _to_uint8(source: Path | PILImage.Image) -> UInt8Array:
@@ -518,17 +517,13 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help=CreateConfig.__dataclass_fields__["model"].metadata["help"],
     )
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(parser, argv, _run, level=logging.WARNING, force_logging=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(CreateConfig, args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    try:
+    with command_errors(cfg.db):
         summary = create_study(cfg)
-    except COMMAND_ERRORS as err:
-        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
-        return 2
     print(
         f"study {summary.name}: {summary.test_photos} photos x {len(summary.models)} "
         f"models ({' '.join(summary.models)}), {summary.attention_checks} attention "

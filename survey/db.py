@@ -12,6 +12,8 @@ dialect-specific code in the survey.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from core.errors import UserError
 from survey.errors import InvalidInputError, NotFoundError, SurveyError
 from survey.models import Base
 
@@ -86,6 +89,20 @@ def init_db(engine: Engine) -> None:
 
 # what the survey's command lines report as one `error:` line and exit 2
 COMMAND_ERRORS = (SurveyError, DBAPIError)
+
+
+class CommandError(UserError):
+    """One of COMMAND_ERRORS as `core.cli.run_main` reports it: its one-line message."""
+
+
+@contextmanager
+def command_errors(url: str) -> Iterator[None]:
+    """Inside the block, COMMAND_ERRORS become CommandError with `command_error`'s
+    message (the database named by `url`), for `core.cli.run_main`."""
+    try:
+        yield
+    except COMMAND_ERRORS as err:
+        raise CommandError(command_error(url, err)) from err
 
 
 def command_error(url: str, err: Exception) -> str:

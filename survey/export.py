@@ -19,15 +19,15 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from core.atomic import atomic_write_bytes
+from core.cli import run_main
 from core.config import add_dataclass_args, dataclass_from_args
-from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error
+from survey.db import DEFAULT_URL, command_errors
 from survey.errors import InvalidInputError
 from survey.stats import load_trials
 
@@ -122,17 +122,13 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dataclass_args(parser, ExportConfig)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(parser, argv, _run, level=logging.WARNING, force_logging=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(ExportConfig, args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    try:
+    with command_errors(cfg.db):
         out = export_trials(cfg)
-    except COMMAND_ERRORS as err:
-        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
-        return 2
     print(out)
     return 0
 

@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 
 import gradio as gr
 
+from core.cli import run_main
 from core.config import add_dataclass_args, dataclass_from_args
-from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error
+from survey.db import DEFAULT_URL, CommandError, command_errors
 from survey.ui import survey_pages
 
 __all__ = [
@@ -104,28 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_dataclass_args(parser, ServerConfig)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(parser, argv, _run, level=logging.WARNING, force_logging=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(ServerConfig, args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     if not 0 <= cfg.port <= 65535:
-        print(
-            f"error: --port must be between 0 and 65535, got {cfg.port}",
-            file=sys.stderr,
-        )
-        return 2
-    try:
+        raise CommandError(f"--port must be between 0 and 65535, got {cfg.port}")
+    with command_errors(cfg.db):
         app = build_survey_app(cfg.db, os.environ.get(ADMIN_TOKEN_ENV) or None)
-    except COMMAND_ERRORS as err:
-        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
-        return 2
     try:
         url = launch_survey(app, cfg.host, cfg.port)
     except OSError as err:
-        print(f"error: cannot listen on {cfg.host}:{cfg.port}: {err}", file=sys.stderr)
-        return 2
+        raise CommandError(f"cannot listen on {cfg.host}:{cfg.port}: {err}") from err
     print(url, flush=True)  # the address to share (with ?study=NAME)
     app.block_thread()
     return 0

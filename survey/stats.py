@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,8 +29,9 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from core.cli import run_main
 from core.config import add_dataclass_args, dataclass_from_args
-from survey.db import COMMAND_ERRORS, DEFAULT_URL, command_error, create_engine
+from survey.db import DEFAULT_URL, command_errors, create_engine
 from survey.errors import InvalidInputError, NotFoundError
 from survey.models import STUDY_NAME_RE, Participant, Study, Trial
 
@@ -314,17 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m survey.stats", description=__doc__.split("\n\n")[0]
     )
     add_dataclass_args(parser, StatsConfig)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(parser, argv, _run, level=logging.WARNING, force_logging=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(StatsConfig, args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
-    try:
+    with command_errors(cfg.db):
         table = _table(cfg)
-    except COMMAND_ERRORS as err:
-        print(f"error: {command_error(cfg.db, err)}", file=sys.stderr)
-        return 2
     if table.empty:
         hint = "" if cfg.include_flagged else " (flagged participants left out)"
         print(f"no answered test trials{hint}")
