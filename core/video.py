@@ -81,6 +81,8 @@ _CONTAINERS = {
     ".avi": ("matroska", ".mkv"),
     ".webm": ("matroska", ".mkv"),
 }
+# audio codecs FFmpeg's MP4 and MOV muxers take as they are (MOV also takes PCM)
+_MP4_AUDIO = frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "alac", "opus", "flac"})
 ENCODERS = ("libx264", "libopenh264", "mpeg4")  # first one this FFmpeg has is used
 CRF = 18  # libx264 quality: visually lossless for most clips
 PRESET = "veryfast"  # libx264 speed preset
@@ -392,6 +394,16 @@ def _video_stream(container: Any, src: str | Path) -> Any:
     return stream
 
 
+def _audio_fits(stream: Any, fmt: str) -> bool:
+    """Whether an audio stream can be copied into the muxer `fmt` as it is."""
+    name = stream.codec_context.name
+    if fmt == "matroska":
+        return True
+    if fmt == "mov" and name.startswith("pcm_"):
+        return True
+    return name in _MP4_AUDIO
+
+
 def _frame_rate(stream: Any) -> Fraction:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return Fraction(rate) if rate else Fraction(25)
@@ -562,6 +574,17 @@ def colorize_video(
                 video_out.codec_context.time_base = stream.time_base
                 if encoder == "libx264":
                     video_out.options = {"crf": str(CRF), "preset": PRESET}
+                left_out = [a for a in audio if not _audio_fits(a, fmt)]
+                for a in left_out:
+                    log.warning(
+                        "warning: %s: audio stream %d (%s) cannot be copied into %s; "
+                        "left out (an .mkv output takes any audio)",
+                        src,
+                        a.index,
+                        a.codec_context.name,
+                        dst.suffix,
+                    )
+                audio = [a for a in audio if a not in left_out]
                 audio_out = {a.index: out.add_stream_from_template(a) for a in audio}
                 state = _Run(
                     colorizer,

@@ -51,6 +51,7 @@ from demo.limits import (
     DEFAULT_QUEUE_SIZE,
     DEFAULT_TIME_LIMIT_S,
 )
+from demo.video_tab import video_tab
 
 __all__ = [
     "DISPLAY_SIDE",
@@ -1071,6 +1072,13 @@ def build_demo(
                         batch_previews = gr.Gallery(
                             label="Results", format="png", columns=4, height="auto"
                         )
+            video_tab(
+                colorizers,
+                upload_path=lambda payload: accept_upload(payload, roots()),
+                result_dir=lambda: _result_dir(workdir, time.time()),
+                time_limit_s=time_limit_s,
+                concurrency_limit=concurrency_limit,
+            )
             for title, render in extra_tabs:
                 with gr.Tab(title):
                     render()

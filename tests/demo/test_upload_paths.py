@@ -25,7 +25,7 @@ from tests.demo.conftest import SIZE
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 
-ENDPOINTS = ("colorize", "compare", "colorize_many")
+ENDPOINTS = ("colorize", "compare", "colorize_many", "colorize_video")
 
 
 def _call(url: str, endpoint: str, file: object) -> tuple[str, str]:
@@ -34,6 +34,7 @@ def _call(url: str, endpoint: str, file: object) -> tuple[str, str]:
         "colorize": [file, "default", SIZE, 1, 0.38, 1],
         "compare": [file, SIZE, 1, 0.38],
         "colorize_many": [[file], "default", SIZE, 1, 0.38],
+        "colorize_video": [file, "default", SIZE, True],
     }[endpoint]
     with httpx.Client(timeout=120) as http:
         response = http.post(f"{url}gradio_api/call/{endpoint}", json={"data": args})
