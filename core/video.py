@@ -116,12 +116,12 @@ class StabilizeOptions:
         share of reliable pixels under which it does too.
     """
 
-    keyframe_interval: int = 6
-    blend: float = 0.25
+    keyframe_interval: int = 8
+    blend: float = 0.2
     min_reliable: float = 0.85
     cut_histogram: float = 0.3
     cut_reliable: float = 0.35
-    brightness_tolerance: float = 12.0  # grey levels (0..255) of the warped frame
+    brightness_tolerance: float = 20.0  # grey levels (0..255) of the warped frame
 
     def __post_init__(self) -> None:
         if self.keyframe_interval < 1:
