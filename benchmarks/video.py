@@ -4,8 +4,9 @@ original colours, PSNR, frames per second end to end, and peak memory.
     python -m benchmarks.video --out docs/results/video.md   # also writes video.json
 
 Colour test clips are made from real colour photos (the first shard of
-../shared/data/val, chosen with --seed; scikit-image's bundled photos when it is
-missing): one shot per photo, a pan and a zoom, a cut between shots, at --width x
+../shared/data/val, chosen with --seed among photos of at least 400x300 pixels;
+scikit-image's bundled photos when there are not enough, as with val's photos of at
+most 384 pixels a side today): one shot per photo, a pan and a zoom, a cut between shots, at --width x
 --height and --fps, encoded as H.264 (CRF 10). Their grey versions (each frame's
 CIE lightness as a grey level) are colorized by `Colorizer.colorize_video` at render
 size --size, with stable colours (the default) and per frame (`stabilize=False`).
