@@ -23,6 +23,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_colorizes_a_clip_into_an_mp4_with_a_report(random_colorizer, clip, tmp_path):
     seen: list[tuple[int, int]] = []
     result = colorize_clip(
@@ -44,7 +45,9 @@ def test_colorizes_a_clip_into_an_mp4_with_a_report(random_colorizer, clip, tmp_
     [
         ({"max_bytes": 100}, "the limit is 0.0001 MB"),
         ({"limits": VideoLimits(max_frames=4)}, "8 frames, over the limit of 4"),
-        ({"time_limit_s": 0.0}, "took longer than 0 s"),
+        pytest.param(
+            {"time_limit_s": 0.0}, "took longer than 0 s", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_limits_are_one_line_errors(random_colorizer, clip, tmp_path, kwargs, words):
