@@ -6,10 +6,11 @@ original colours, PSNR, frames per second end to end, and peak memory.
 Colour test clips are made from real colour photos (the first shard of
 ../shared/data/val, chosen with --seed among photos of at least 400x300 pixels;
 scikit-image's bundled photos when there are not enough, as with val's photos of at
-most 384 pixels a side today): one shot per photo, a pan and a zoom, a cut between shots, at --width x
---height and --fps, encoded as H.264 (CRF 10). Their grey versions (each frame's
-CIE lightness as a grey level) are colorized by `Colorizer.colorize_video` at render
-size --size, with stable colours (the default) and per frame (`stabilize=False`).
+most 384 pixels a side today): one shot per photo, a pan and a zoom, a cut between
+shots, at --width x --height and --fps, encoded as H.264 (CRF 10). Their grey
+versions (each frame's CIE lightness as a grey level) are colorized by
+`Colorizer.colorize_video` at render size --size, with stable colours (the default)
+and per frame (`stabilize=False`).
 
 - flicker (`core.video.flicker`): the mean ab difference (CIE Lab) between
   consecutive frames after motion compensation, the flow taken from the original
@@ -212,10 +213,11 @@ def run_video(cfg: VideoBenchConfig) -> dict[str, Any]:
             results["models"][name] = _quality(colorizer, folder, cfg, clips)
             if name != models[0]:
                 continue
-            times = {"stable": [], "per_frame": []}
+            times: dict[str, list[float]] = {"stable": [], "per_frame": []}
+            cpu: dict[str, list[float]] = {"stable": [], "per_frame": []}
             for _ in range(cfg.repeats):
                 for mode, stabilize in (("stable", True), ("per_frame", False)):
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), time.process_time()
                     colorizer.colorize_video(
                         folder / "grey.mp4",
                         folder / f"timed-{mode}.mp4",
@@ -224,10 +226,18 @@ def run_video(cfg: VideoBenchConfig) -> dict[str, Any]:
                         overwrite=True,
                     )
                     times[mode].append(time.perf_counter() - start)
+                    cpu[mode].append(time.process_time() - cpu_start)
+            cores = cpu_count()
             results["speed"] = {
                 mode: {
                     "seconds": values,
                     "frames_per_s": clips["frames"] / statistics.median(values),
+                    "cpu_seconds": cpu[mode],
+                    # what the cores would give if they were this process's alone:
+                    # frames per CPU second, times the cores (an upper estimate)
+                    "frames_per_s_cores_free": clips["frames"]
+                    * cores
+                    / statistics.median(cpu[mode]),
                 }
                 for mode, values in times.items()
             }
@@ -337,7 +347,13 @@ def format_record(results: dict[str, Any]) -> str:
         f"Speed, end to end (decode, colorize, encode, write), model "
         f"{next(iter(results['models']))}, median of {cfg['repeats']} runs after one "
         f"untimed: stable {speed['stable']['frames_per_s']:.1f} frames/s, per-frame "
-        f"{speed['per_frame']['frames_per_s']:.1f} frames/s.",
+        f"{speed['per_frame']['frames_per_s']:.1f} frames/s. The process used "
+        f"{speed['stable']['frames_per_s_cores_free'] / meta['cores']:.1f} frames per "
+        f"CPU second (stable; per-frame "
+        f"{speed['per_frame']['frames_per_s_cores_free'] / meta['cores']:.1f}): with "
+        f"its {meta['cores']} cores to itself it could reach at most "
+        f"{speed['stable']['frames_per_s_cores_free']:.1f} frames/s (stable) on a "
+        "machine without other work, an estimate, not a measurement.",
     ]
     if "memory" in results:
         mem = results["memory"]
