@@ -38,7 +38,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,7 +150,6 @@ class VideoResult:
     hints_kept: int = 0  # hint points still tracked on the last frame
     width: int = 0
     height: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def is_video(path: str | Path) -> bool:
