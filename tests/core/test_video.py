@@ -282,3 +282,23 @@ def test_cli_limits_are_one_line_errors(clips, tmp_path, capsys):
     [line] = captured.err.strip().splitlines()
     assert line.startswith("error: ") and "over the limit of 3 frames" in line
     assert main([str(clips["grey"]), "--out", str(tmp_path), "--max-seconds", "0"]) == 2
+
+
+@pytest.mark.slow
+def test_cli_takes_hints_for_a_clip_from_its_sidecar(
+    clips, tmp_path, capsys, random_v2_weights
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("good", "bad"):
+        (inputs / f"{name}.mp4").write_bytes(clips["grey"].read_bytes())
+    (inputs / "good.hints.json").write_text('[{"x": 30, "y": 20, "color": "#2050e0"}]')
+    (inputs / "bad.hints.json").write_text('[{"x": 99, "y": 20, "color": "#2050e0"}]')
+    argv = [str(inputs), "--out", str(tmp_path / "out"), "--size", str(SIZE)]
+    argv += ["--model", "default-v2", "--weights", str(random_v2_weights)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out.strip().splitlines()[-1] == "1 colorized, 1 failed"
+    [error] = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert "bad.hints.json" in error and "outside the 64x48" in error
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.mp4"]
