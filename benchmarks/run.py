@@ -18,6 +18,9 @@ Measured in one run, so that ratios hold on a noisy, shared machine:
   keeps busy, against colorizing the same files one by one;
 - the web app on a 40-megapixel PNG upload: time per colorize request and the
   server's peak resident memory (`benchmarks.web_upload`, the app in a child process);
+- video (`benchmarks.video`): a colour clip made grey and colorized with stable colours,
+  end-to-end frames per second at render size 256, flicker and PSNR against per-frame
+  colorization, and peak memory on a short and a 4x longer clip;
 - training throughput of each model at its training resolution (a step built from the
   public losses of training.train), the default also at 128x128, and the throughput of
   the input pipeline alone (training.data.make_dataset).
@@ -52,6 +55,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from benchmarks.video import VideoBenchConfig, run_video
 from benchmarks.web_upload import format_web, run_web
 from core.atomic import atomic_write_bytes
 from core.cli import TIMED_LOG_FORMAT, run_main
@@ -95,6 +99,7 @@ GOALS: tuple[tuple[str, str, float, str], ...] = (
     ("cli_cores_busy", "CPU cores the CLI keeps busy on a folder", 1.5, "min"),
     ("web_40mp_s", "web app, 40 MP PNG upload, per request (s)", 10.0, "max"),
     ("web_40mp_peak_mb", "web server peak memory, 40 MP upload (MB)", 2048.0, "max"),
+    ("video_frames_per_s", "video at render 256, end to end (frames/s)", 15.0, "min"),
     ("train_128_images_per_s", "default training at 128x128 (images/s)", 25.0, "min"),
     ("pipeline_over_training", "input pipeline / training throughput", 5.0, "min"),
 )
@@ -133,6 +138,13 @@ class BenchConfig:
         metadata={
             "help": "measure the web app on a 40 MP upload (benchmarks.web_upload; "
             "a few minutes)"
+        },
+    )
+    video: bool = field(
+        default=True,
+        metadata={
+            "help": "measure video colorization (benchmarks.video: frames/s, flicker, "
+            "memory; a few minutes, --quick: a small clip)"
         },
     )
     seed: int = 0
@@ -683,6 +695,10 @@ def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         "cli_cores_busy": results["cli"]["cores_busy"],
         "web_40mp_s": web.get("median_s"),
         "web_40mp_peak_mb": web.get("server_peak_mb"),
+        "video_frames_per_s": results.get("video", {})  # absent with --no-video
+        .get("speed", {})
+        .get("stable", {})
+        .get("frames_per_s"),
         "train_128_images_per_s": results["training"]["models"]["default@128"][
             "images_per_s"
         ],
@@ -767,6 +783,18 @@ def run_benchmarks(cfg: BenchConfig, command: str = "") -> dict[str, Any]:
     if cfg.web:
         loads["web"] = _load()
         results["web"] = run_web(("color",), plan.web_repeats)
+    if cfg.video:
+        loads["video"] = _load()
+        results["video"] = run_video(
+            VideoBenchConfig(
+                photos=cfg.data,  # shards: the first one's photos make the clip
+                models="default",
+                repeats=plan.repeats,
+                memory=not cfg.quick,
+                **({"width": 320, "height": 240, "shots": 2} if cfg.quick else {}),
+                seed=cfg.seed,
+            )
+        )
     loads["training"] = _load()
     results["training"] = _bench_training(cfg, plan)
     loads["end"] = _load()
@@ -830,6 +858,18 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _format_video(video: dict[str, Any]) -> str:
+    row = video["models"]["default"]
+    return (
+        f"video {video['clip']['frames']} frames at render 256: "
+        f"{_fmt(video['speed']['stable']['frames_per_s'])} frames/s stable, "
+        f"{_fmt(video['speed']['per_frame']['frames_per_s'])} per frame; flicker "
+        f"{_fmt(row['stable']['flicker'], 2)} (per frame "
+        f"{_fmt(row['per_frame']['flicker'], 2)}, original "
+        f"{_fmt(video['original_flicker'], 2)})"
+    )
+
+
 def format_table(results: dict[str, Any]) -> str:
     """The results as plain-text tables: models, end to end, training, goals."""
     lines = [
@@ -864,6 +904,7 @@ def format_table(results: dict[str, Any]) -> str:
         f"{_fmt(cli['cores_busy'], 2)} of {cli['cores']} cores busy "
         f"(one by one: {_fmt(cli['one_by_one_images_per_s'], 2)} images/s)",
         *([format_web(results["web"])] if results.get("web") else []),
+        *([_format_video(results["video"])] if results.get("video") else []),
         "",
         f"{'training':<22}{'size':>5}{'batch':>7}{'img/s':>9}",
     ]

@@ -5,6 +5,7 @@
     python -m core.colorize photo.jpg --out colorized --model default-v2 --hints h.json
     python -m core.colorize --examples --out colorized
     python -m core.colorize --list-models
+    python -m core.colorize clip.mp4 --out colorized     # video: colorized/clip.mp4
 
 Each input `photo.jpg` becomes `<--out>/photo.png`, the same size as the input; with
 `--samples K` (sampling models such as cgan) it becomes K files `photo-s<seed>.png`,
@@ -12,6 +13,7 @@ one per seed `--seed`, `--seed`+1, ... A file that cannot be colorized gets one 
 `error: <path>: <reason>` on stderr and the batch goes on; the last line on stdout is
 `N colorized, M failed`, counting output files. A model with hint inputs (default-v2)
 takes colour hints from `--hints FILE`, or from `<stem>.hints.json` beside each photo.
+Video clips (VIDEO_SUFFIXES) are colorized with stable colours by `core.video`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ from core.imageio import (
 )
 from core.models import UnknownModelError, get_spec, list_models
 from core.quantize import ANNEALED_T
+from core.video import (
+    VIDEO_SUFFIXES,
+    VideoLimits,
+    colorize_video_file,
+    is_video,
+    output_name,
+)
 from core.weights import (
     WEIGHTS_DIR,
     MissingWeightsError,
@@ -116,6 +125,18 @@ hints:
   without hint inputs refuses --hints, and ignores `<stem>.hints.json` files with a
   `warning:`.
 
+videos:
+  Files ending in {" ".join(VIDEO_SUFFIXES)} (any case) are video clips; folders are
+  searched for them too. `clip.mp4` becomes `OUT/clip.mp4` (.m4v, .mov and .mkv keep
+  their suffix, .avi and .webm become .mkv): H.264, the same frame count, frame rate
+  and duration, the audio copied, each frame's own lightness at full resolution.
+  Colours are carried along the optical flow from frame to frame so that they stay
+  put (--per-frame colorizes every frame on its own instead). A progress bar counts
+  frames. A clip over --max-seconds, --max-frames or --max-frame-pixels, a corrupt
+  one, one without frames or a file that is not a video gets a one-line `error:`.
+  Hints (--hints, `<stem>.hints.json`) are points of frame --hint-frame, carried
+  along the motion to the later frames of the scene.
+
 exit status:
   0 every input was colorized; 1 some input failed (unreadable, corrupt, truncated,
   NaN or infinite pixels, over --max-pixels, no match, name clash, existing output);
@@ -180,6 +201,29 @@ class ColorizeConfig:
     overwrite: bool = field(
         default=False, metadata={"help": "replace outputs that already exist"}
     )
+    max_seconds: float = field(
+        default=VideoLimits.max_seconds,
+        metadata={"help": "videos: refuse clips longer than this (seconds)"},
+    )
+    max_frames: int = field(
+        default=VideoLimits.max_frames,
+        metadata={"help": "videos: refuse clips with more frames"},
+    )
+    max_frame_pixels: int = field(
+        default=VideoLimits.max_pixels,
+        metadata={"help": "videos: refuse larger frames (width x height)"},
+    )
+    hint_frame: int = field(
+        default=0,
+        metadata={"help": "videos: the frame (from 0) whose pixels the hints name"},
+    )
+    per_frame: bool = field(
+        default=False,
+        metadata={
+            "help": "videos: colorize every frame on its own, without carrying "
+            "colours between frames (flickers; for comparison)"
+        },
+    )
     quiet: bool = field(
         default=False,
         metadata={"help": "no progress bar (it is also off when stderr is not a TTY)"},
@@ -227,7 +271,7 @@ def _images_in(folder: Path, skip: Path | None) -> list[Path]:
         skip = None
     return [
         path
-        for path in images_in_folder(folder)
+        for path in images_in_folder(folder, IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         if skip is None or not _is_within(path.resolve(), skip)
     ]
 
@@ -356,6 +400,8 @@ def find_images(
 
 def _outputs(source: Path, out_dir: Path, seed: int, samples: int) -> list[Job]:
     """The jobs of one input: `<stem>.png`, or one `<stem>-s<seed>.png` per sample."""
+    if is_video(source):
+        return [Job(source, out_dir / output_name(source), seed)]
     if samples == 1:
         return [Job(source, out_dir / f"{source.stem}.png", seed)]
     return [
@@ -492,8 +538,33 @@ def _colorize_hinted(
         return f"{job.source}: {source}: {err}"
 
 
+def _colorize_video(
+    job: Job,
+    cfg: ColorizeConfig,
+    colorizer: Colorizer,
+    hinted: tuple[list[Hint], str] | None,
+) -> str | None:
+    """Colorize one video clip into `job.target`; a one-line error or None."""
+    hints, hints_source = hinted if hinted is not None else (None, "")
+    return colorize_video_file(
+        colorizer,
+        job.source,
+        job.target,
+        size=cfg.size,
+        temperature=cfg.temperature,
+        saturation=cfg.saturation,
+        limits=VideoLimits(cfg.max_seconds, cfg.max_frames, cfg.max_frame_pixels),
+        stabilize=not cfg.per_frame,
+        hints=hints,
+        hints_source=hints_source,
+        hint_frame=cfg.hint_frame,
+        overwrite=cfg.overwrite,
+        quiet=cfg.quiet,
+    )
+
+
 def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | None:
-    """Colorize one file and write its PNG atomically.
+    """Colorize one file and write its PNG (or video) atomically.
 
     Hints come from `cfg.hints` or the input's `<stem>.hints.json` (see EPILOG).
     Returns None on success, else a one-line `<path>: <reason>` message.
@@ -504,6 +575,8 @@ def colorize_file(job: Job, cfg: ColorizeConfig, colorizer: Colorizer) -> str | 
     hinted = _job_hints(job, cfg, colorizer)
     if isinstance(hinted, str):
         return hinted
+    if is_video(job.source):
+        return _colorize_video(job, cfg, colorizer, hinted)
     if hinted is not None:
         result = _colorize_hinted(job, cfg, colorizer, *hinted)
         return result if isinstance(result, str) else _write_png(job, result)
@@ -532,7 +605,8 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
     that order. Existing outputs are all checked before the first pass. Photos with
     hints (`--hints`, `<stem>.hints.json`) are colorized one at a time, in their place.
     Temporary files that an earlier run killed while writing left in the output
-    folders are removed first (`core.atomic.remove_stale_temps`).
+    folders are removed first (`core.atomic.remove_stale_temps`). Video clips are
+    colorized one at a time in their place, each with a progress bar in frames.
     Returns (colorized, failed) output files; the plan's errors count as failed.
     """
     for folder in sorted({job.target.parent for job in plan.jobs}):
@@ -563,7 +637,7 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
     def report(item: Future[str | None] | str) -> None:
         nonlocal done, failed
         message = item.result() if isinstance(item, Future) else item
-        if message is None:
+        if not message:  # None, or "" for a video written
             done += 1
         else:
             log.error("error: %s", message)
@@ -574,7 +648,11 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
         for seed, jobs in passes.items():
             # photos with hints are colorized one by one below, the others stream
             images = colorizer.colorize_iter(
-                (job.source for job, todo in jobs if todo is None),
+                (
+                    job.source
+                    for job, todo in jobs
+                    if todo is None and not is_video(job.source)
+                ),
                 cfg.size,
                 temperature=cfg.temperature,
                 saturation=cfg.saturation,
@@ -585,6 +663,8 @@ def run(plan: BatchPlan, cfg: ColorizeConfig, colorizer: Colorizer) -> tuple[int
                 for job, todo in jobs:
                     if isinstance(todo, str):
                         queue.append(todo)
+                    elif is_video(job.source):
+                        queue.append(_colorize_video(job, cfg, colorizer, todo) or "")
                     elif todo is not None:
                         hinted = _colorize_hinted(job, cfg, colorizer, *todo)
                         if isinstance(hinted, str):
@@ -654,6 +734,14 @@ def _usage_error(cfg: ColorizeConfig, inputs: Sequence[str]) -> str | None:
         return f"--max-pixels must be at least 1, got {cfg.max_pixels}"
     if cfg.seed < 0:
         return f"--seed must be >= 0, got {cfg.seed}"
+    if cfg.max_seconds <= 0 or cfg.max_frames < 1 or cfg.max_frame_pixels < 1:
+        return (
+            "--max-seconds must be above 0, --max-frames and --max-frame-pixels at "
+            f"least 1; got {cfg.max_seconds:g}, {cfg.max_frames}, "
+            f"{cfg.max_frame_pixels}"
+        )
+    if cfg.hint_frame < 0:
+        return f"--hint-frame must be >= 0, got {cfg.hint_frame}"
     if cfg.samples < 1:
         return f"--samples must be at least 1, got {cfg.samples}"
     if cfg.hints and not spec.hints:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import keras
 import numpy as np
@@ -57,6 +57,9 @@ from core.models.registry import AB_SCALE, ModelSpec
 from core.quantize import ANNEALED_T, NUM_BINS, bin_centers, decode_logits
 from core.types import FloatArray, UInt8Array
 from core.weights import load_weights
+
+if TYPE_CHECKING:
+    from core.video import StabilizeOptions, VideoLimits, VideoResult
 
 __all__ = [
     "HINT_PATCH",
@@ -428,6 +431,60 @@ class Colorizer:
             ((int(r), int(g), int(b)), float(p[i]))
             for (r, g, b), i in zip(rgb, top, strict=True)
         ]
+
+    def colorize_video(
+        self,
+        src: str | Path,
+        dst: str | Path,
+        size: int | None = 256,
+        *,
+        stabilize: bool | StabilizeOptions = True,
+        hints: Sequence[Hint] | None = None,
+        hint_frame: int = 0,
+        temperature: float = ANNEALED_T,
+        saturation: float = 1.0,
+        limits: VideoLimits | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        overwrite: bool = False,
+    ) -> VideoResult:
+        """Colorize a video clip into `dst`, streaming frame by frame.
+
+        src: a video file (any container and codec FFmpeg reads). dst: the output
+        file; its suffix picks the container (.mp4, .m4v, .mov, .mkv), the video is
+        H.264 yuv420p with the input's frame count, frame rate and time stamps, and
+        its audio streams are copied. Each frame keeps its own full-resolution
+        lightness; the network sees it at `size` (longer side) and its chroma is
+        upsampled, as for photos. Memory does not grow with the clip's length.
+        stabilize: True carries colours along the optical flow between frames and
+            runs the network on keyframes only (`core.video.StabilizeOptions`, or
+            pass one); False colorizes every frame on its own (it flickers).
+        hints: for a model with hint inputs, [(x, y, (r, g, b)), ...] in pixels of
+            frame `hint_frame` (0-based); each point is carried along the flow to the
+            later frames of its scene and dropped where the flow is unreliable or at
+            a cut. Frames before `hint_frame` get no hints.
+        limits: the largest clip accepted (`core.video.VideoLimits()` when None).
+        progress: called as progress(frames done, frames expected or 0).
+        overwrite: replace an existing `dst` (never the input).
+        Returns a `core.video.VideoResult`. Raises core.video.VideoError (one line)
+        for a file that is not a readable video, is corrupt, has no frames or is
+        over the limits; HintError for unusable hints.
+        """
+        from core.video import VideoLimits, colorize_video
+
+        return colorize_video(
+            self,
+            src,
+            dst,
+            size,
+            stabilize=stabilize,
+            hints=hints,
+            hint_frame=hint_frame,
+            temperature=temperature,
+            saturation=saturation,
+            limits=VideoLimits() if limits is None else limits,
+            progress=progress,
+            overwrite=overwrite,
+        )
 
     def _load_luma(
         self, image: ImageSource, max_pixels: int

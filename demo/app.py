@@ -56,6 +56,7 @@ from demo.tabs.batch import batch_tab, wire_batch_tab
 from demo.tabs.context import PageContext
 from demo.tabs.photo import photo_tab, wire_photo_tab
 from demo.tabs.settings import model_info
+from demo.video_tab import video_tab
 
 __all__ = [
     "DISPLAY_SIDE",
@@ -821,6 +822,13 @@ def build_demo(
                 photo = photo_tab(ctx, examples)
             with gr.Tab("Colorize many photos", id="batch"):
                 batch = batch_tab(ctx)
+            video_tab(
+                ctx.colorizers,
+                upload_path=ctx.upload,
+                result_dir=ctx.result_dir,
+                time_limit_s=ctx.time_limit_s,
+                concurrency_limit=ctx.concurrency_limit,
+            )
             for title, render in extra_tabs:
                 with gr.Tab(title):
                     render()

@@ -74,7 +74,12 @@ def test_build_demo_takes_extra_tabs(demo_colorizers):
     demo = build_demo(demo_colorizers, extra_tabs=[("Survey", render_survey)])
     props = [c.get("props", {}) for c in demo.config["components"]]
     tabs = [p["label"] for p in props if p.get("name") == "tab"]
-    assert tabs == ["Colorize a photo", "Colorize many photos", "Survey"]
+    assert tabs == [
+        "Colorize a photo",
+        "Colorize many photos",
+        "Colorize a video",
+        "Survey",
+    ]
     assert any(p.get("elem_id") == "survey-question" for p in props)
 
 

@@ -25,7 +25,7 @@ from tests.demo.conftest import SIZE
 
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
 
-ENDPOINTS = ("colorize", "compare", "colorize_many")
+ENDPOINTS = ("colorize", "compare", "colorize_many", "colorize_video")
 
 
 def _call(url: str, endpoint: str, file: object) -> tuple[str, str]:
@@ -34,6 +34,7 @@ def _call(url: str, endpoint: str, file: object) -> tuple[str, str]:
         "colorize": [file, "default", SIZE, 1, 0.38, 1],
         "compare": [file, SIZE, 1, 0.38],
         "colorize_many": [[file], "default", SIZE, 1, 0.38],
+        "colorize_video": [file, "default", SIZE, True],
     }[endpoint]
     with httpx.Client(timeout=120) as http:
         response = http.post(f"{url}gradio_api/call/{endpoint}", json={"data": args})
@@ -119,9 +120,9 @@ def test_a_path_that_gradio_did_not_store_is_refused(
     # One answer for every path, whether a file is there or not. Where the call
     # carries `meta`, Gradio's own check refuses paths outside its upload folder
     # first, with no words (null), before the handler runs; the handler refuses
-    # the rest with REFUSED_UPLOAD. A list without `meta` fails Gradio's
-    # validation (null) for every path.
-    if endpoint == "colorize_many" and not meta:
+    # the rest with REFUSED_UPLOAD. A gr.File input (a list, or the video tab's
+    # single file) without `meta` fails Gradio's validation (null) for every path.
+    if endpoint in ("colorize_many", "colorize_video") and not meta:
         assert set(answers.values()) == {None}
     elif meta:
         outside = ("outside", "dotdot", "symlink", "relative", "outside-missing")
@@ -152,7 +153,13 @@ def test_one_bad_path_refuses_the_whole_batch(app_url, secret, photos):
     assert "cat" not in text and "zip" not in text
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize(
+    "endpoint",
+    [  # the video endpoint colorizes the photo as a clip of one frame: a few seconds
+        pytest.param(e, marks=pytest.mark.slow) if e == "colorize_video" else e
+        for e in ENDPOINTS
+    ],
+)
 def test_an_uploaded_file_is_accepted_by_the_same_raw_call(app_url, secret, endpoint):
     """The control: the secret photo itself, uploaded, is colorized (not refused)."""
     file = {"path": _upload(app_url, secret), "meta": {"_type": "gradio.FileData"}}

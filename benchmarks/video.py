@@ -1,0 +1,397 @@
+"""Video colorization measured: stable colours against per-frame colorization and the
+original colours, PSNR, frames per second end to end, and peak memory.
+
+    python -m benchmarks.video --out docs/results/video.md   # also writes video.json
+
+Colour test clips are made from real colour photos (the first shard of
+../shared/data/val, chosen with --seed among photos of at least 400x300 pixels;
+scikit-image's bundled photos when there are not enough, as with val's photos of at
+most 384 pixels a side today): one shot per photo, a pan and a zoom, a cut between
+shots, at --width x --height and --fps, encoded as H.264 (CRF 10). Their grey
+versions (each frame's CIE lightness as a grey level) are colorized by
+`Colorizer.colorize_video` at render size --size, with stable colours (the default)
+and per frame (`stabilize=False`).
+
+- flicker (`core.video.flicker`): the mean ab difference (CIE Lab) between
+  consecutive frames after motion compensation, the flow taken from the original
+  grey frames, pairs across a cut left out; for the stable output, the per-frame
+  output and the original colour clip, measured at longer side 256;
+- PSNR per frame (`core.video.clip_psnr`) of both outputs against the colour frames;
+- frames per second end to end (decoding, colorizing, encoding, atomic write), the
+  median of --repeats runs after one untimed run (which traces the network);
+- the peak resident memory of a child process that colorizes the clip, and a clip 4x
+  as long (the same shots, four times).
+
+The record (Markdown and JSON) carries the command, commit, date, load average, the
+weights' SHA-256 and the seed; paths are relative to the repository.
+`python -m benchmarks.run` runs the same measurement (its `video` section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from benchmarks.markdown import command_line, emit
+from benchmarks.performance_doc import repo_relative
+from benchmarks.video_clips import gray_frames, pan_zoom, sample_photos, write_clip
+from core.atomic import atomic_write_bytes
+from core.colorizer import Colorizer
+from core.config import add_dataclass_args, dataclass_from_args
+from core.imageio import cpu_count
+from core.types import UInt8Array
+from core.video import clip_psnr, flicker, read_frames
+from core.weights import read_manifest
+
+__all__ = ["GOALS", "VideoBenchConfig", "format_record", "main", "run_video"]
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+# (key, what, target, kind): the issue's goals; "max" is met at or under the target
+GOALS = (
+    ("flicker_vs_per_frame", "flicker / per-frame flicker", 0.5, "max"),
+    ("flicker_vs_original", "flicker / original's flicker", 1.2, "max"),
+    ("psnr_loss_db", "PSNR loss against per-frame (dB)", 0.2, "max"),
+    ("frames_per_s", "frames/s end to end, render 256", 15.0, "min"),
+)
+_MEMORY_CHILD = """
+import json, sys
+from pathlib import Path
+from core.colorizer import Colorizer
+
+def high_water_kb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+colorizer = Colorizer.load(sys.argv[3])
+colorizer.colorize_video(sys.argv[1], sys.argv[2], int(sys.argv[4]), overwrite=True)
+print(json.dumps({"peak_kb": high_water_kb()}))
+"""
+
+
+@dataclass(frozen=True)
+class VideoBenchConfig:
+    out: str = field(
+        default="",
+        metadata={"help": "Markdown record to write (a .json beside it); empty: print"},
+    )
+    photos: str = field(
+        default="../shared/data/val",
+        metadata={"help": "folder of .tar shards of colour photos (first shard used)"},
+    )
+    models: str = field(
+        default="default,default-v2",
+        metadata={"help": "models measured for flicker and PSNR (speed: the first)"},
+    )
+    size: int = field(default=256, metadata={"help": "render size (longer side)"})
+    width: int = field(default=640, metadata={"help": "frame width of the clips"})
+    height: int = field(default=480, metadata={"help": "frame height of the clips"})
+    fps: int = field(default=24, metadata={"help": "frame rate of the clips"})
+    shots: int = field(default=4, metadata={"help": "shots (photos) per clip"})
+    shot_frames: int = field(default=36, metadata={"help": "frames per shot"})
+    repeats: int = field(default=3, metadata={"help": "timed runs (median)"})
+    memory: bool = field(
+        default=True,
+        metadata={"help": "measure peak memory, short clip and 4x longer (children)"},
+    )
+    seed: int = 0
+
+
+def _val_photos(folder: str, count: int, seed: int) -> list[UInt8Array] | None:
+    """`count` colour photos from the first .tar shard of `folder`, chosen with
+    `seed` among those at least 400x300; None when there is no shard."""
+    shards = sorted(Path(folder).glob("*.tar"))
+    if not shards:
+        return None
+    with tarfile.open(shards[0]) as tar:
+        names = sorted(m.name for m in tar.getmembers() if m.name.endswith(".jpg"))
+        order = np.random.default_rng(seed).permutation(len(names))
+        photos: list[UInt8Array] = []
+        for i in order:
+            member = tar.extractfile(names[i])
+            if member is None:
+                continue
+            with Image.open(member) as image:
+                rgb = np.asarray(image.convert("RGB"))
+            if rgb.shape[0] >= 300 and rgb.shape[1] >= 400:
+                photos.append(rgb)
+            if len(photos) == count:
+                break
+    return photos
+
+
+def _make_clips(cfg: VideoBenchConfig, folder: Path) -> dict[str, Any]:
+    """Write color.mp4, grey.mp4 and grey-long.mp4 (4x) into `folder`."""
+    photos = _val_photos(cfg.photos, cfg.shots, cfg.seed)
+    source = f"{cfg.photos} (first shard, seed {cfg.seed})"
+    if photos is None or len(photos) < cfg.shots:
+        photos, source = sample_photos()[: cfg.shots], "scikit-image's sample photos"
+    hw = (cfg.height, cfg.width)
+
+    def frames(repeat: int = 1):
+        return pan_zoom(photos * repeat, hw, cfg.shot_frames)
+
+    count = write_clip(folder / "color.mp4", frames(), cfg.fps)
+    write_clip(folder / "grey.mp4", gray_frames(frames()), cfg.fps)
+    if cfg.memory:
+        write_clip(folder / "grey-long.mp4", gray_frames(frames(4)), cfg.fps)
+    return {
+        "source": repo_relative(source, REPO),
+        "frames": count,
+        "cuts": [cfg.shot_frames * i for i in range(1, cfg.shots)],
+    }
+
+
+def _peak_mb(clip: Path, out: Path, model: str, size: int) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(clip), str(out), model, str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_kb"] / 1024.0
+
+
+def _quality(
+    colorizer: Colorizer, folder: Path, cfg: VideoBenchConfig, clips: dict[str, Any]
+) -> dict[str, Any]:
+    """Flicker and PSNR of the stable and per-frame outputs of one model."""
+    originals = folder / "color.mp4"
+    row: dict[str, Any] = {}
+    for name, stabilize in (("stable", True), ("per_frame", False)):
+        out = folder / f"{colorizer.name}-{name}.mp4"
+        start = time.perf_counter()
+        result = colorizer.colorize_video(
+            folder / "grey.mp4", out, cfg.size, stabilize=stabilize, overwrite=True
+        )
+        seconds = time.perf_counter() - start
+        row[name] = {
+            "flicker": flicker(
+                read_frames(out), read_frames(originals), clips["cuts"], size=256
+            ),
+            "psnr_db": clip_psnr(read_frames(out), read_frames(originals)),
+            "keyframes": result.keyframes,
+            "cuts_found": result.cuts,
+            "first_run_frames_per_s": result.frames / seconds,
+        }
+    return row
+
+
+def run_video(cfg: VideoBenchConfig) -> dict[str, Any]:
+    """Measure everything (see the module docstring); a JSON-ready dict."""
+    models = [m for m in cfg.models.split(",") if m]
+    results: dict[str, Any] = {"models": {}}
+    with tempfile.TemporaryDirectory(prefix="colorize-video-bench-") as tmp:
+        folder = Path(tmp)
+        clips = _make_clips(cfg, folder)
+        results["clip"] = clips
+        originals = folder / "color.mp4"
+        results["original_flicker"] = flicker(
+            read_frames(originals), read_frames(originals), clips["cuts"], size=256
+        )
+        for name in models:
+            colorizer = Colorizer.load(name)
+            results["models"][name] = _quality(colorizer, folder, cfg, clips)
+            if name != models[0]:
+                continue
+            times: dict[str, list[float]] = {"stable": [], "per_frame": []}
+            cpu: dict[str, list[float]] = {"stable": [], "per_frame": []}
+            for _ in range(cfg.repeats):
+                for mode, stabilize in (("stable", True), ("per_frame", False)):
+                    start, cpu_start = time.perf_counter(), time.process_time()
+                    colorizer.colorize_video(
+                        folder / "grey.mp4",
+                        folder / f"timed-{mode}.mp4",
+                        cfg.size,
+                        stabilize=stabilize,
+                        overwrite=True,
+                    )
+                    times[mode].append(time.perf_counter() - start)
+                    cpu[mode].append(time.process_time() - cpu_start)
+            cores = cpu_count()
+            results["speed"] = {
+                mode: {
+                    "seconds": values,
+                    "frames_per_s": clips["frames"] / statistics.median(values),
+                    "cpu_seconds": cpu[mode],
+                    # what the cores would give if they were this process's alone:
+                    # frames per CPU second, times the cores (an upper estimate)
+                    "frames_per_s_cores_free": clips["frames"]
+                    * cores
+                    / statistics.median(cpu[mode]),
+                }
+                for mode, values in times.items()
+            }
+        if cfg.memory:
+            out = folder / "memory.mp4"
+            results["memory"] = {
+                "short_frames": clips["frames"],
+                "long_frames": 4 * clips["frames"],
+                "short_peak_mb": _peak_mb(
+                    folder / "grey.mp4", out, models[0], cfg.size
+                ),
+                "long_peak_mb": _peak_mb(
+                    folder / "grey-long.mp4", out, models[0], cfg.size
+                ),
+            }
+    results["goals"] = _goals(results, models[0])
+    return results
+
+
+def _goals(results: dict[str, Any], model: str) -> list[dict[str, Any]]:
+    row = results["models"][model]
+    values = {
+        "flicker_vs_per_frame": row["stable"]["flicker"] / row["per_frame"]["flicker"],
+        "flicker_vs_original": row["stable"]["flicker"] / results["original_flicker"],
+        "psnr_loss_db": row["per_frame"]["psnr_db"] - row["stable"]["psnr_db"],
+        "frames_per_s": results["speed"]["stable"]["frames_per_s"],
+    }
+    goals = []
+    for key, what, target, kind in GOALS:
+        value = values[key]
+        met = value >= target if kind == "min" else value <= target
+        goals.append(
+            {
+                "key": key,
+                "goal": what,
+                "target": target,
+                "kind": kind,
+                "value": value,
+                "met": met,
+            }
+        )
+    return goals
+
+
+def _meta(cfg: VideoBenchConfig, command: str) -> dict[str, Any]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    ).stdout.strip()
+    manifest = read_manifest()
+    return {
+        "command": command,
+        "commit": commit or "unknown",
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cores": cpu_count(),
+        "load_at_start": [round(x, 2) for x in os.getloadavg()],
+        "weights_sha256": {
+            m: manifest.get(m, {}).get("sha256") for m in cfg.models.split(",") if m
+        },
+        "config": asdict(cfg),
+    }
+
+
+def format_record(results: dict[str, Any]) -> str:
+    """The Markdown record of `run_video`'s results (with their "meta")."""
+    meta, clip, cfg = results["meta"], results["clip"], results["meta"]["config"]
+    lines = [
+        "# Video: stable colours, speed and memory",
+        "",
+        f"Generated by `{meta['command']}` at commit {meta['commit']} on "
+        f"{meta['date']} ({meta['cores']} CPU cores, load average "
+        f"{meta['load_at_start']} at the start; the machine was shared). Weights: "
+        + ", ".join(
+            f"{m} `{(s or 'none')[:12]}`" for m, s in meta["weights_sha256"].items()
+        )
+        + f". Seed {cfg['seed']}.",
+        "",
+        f"Test clip: {clip['frames']} frames of {cfg['width']}x{cfg['height']} at "
+        f"{cfg['fps']} frames/s, {cfg['shots']} shots of {cfg['shot_frames']} frames "
+        f"(a pan and a zoom over one colour photo each, cuts at frames "
+        f"{', '.join(map(str, clip['cuts']))}), photos from {clip['source']}; made "
+        f"grey, colorized at render size {cfg['size']}. Flicker: mean ab difference "
+        "(CIE Lab) between consecutive frames after motion compensation, the flow "
+        "from the original grey frames, at longer side 256, pairs across cuts left "
+        "out. PSNR: mean over frames, against the colour frames.",
+        "",
+        "| model | mode | flicker | PSNR (dB) | network runs | cuts found |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, row in results["models"].items():
+        for mode in ("stable", "per_frame"):
+            r = row[mode]
+            lines.append(
+                f"| {name} | {mode.replace('_', '-')} | {r['flicker']:.3f} | "
+                f"{r['psnr_db']:.2f} | {r['keyframes']} of {clip['frames']} | "
+                f"{r['cuts_found']} |"
+            )
+    lines.append(
+        f"| original colour clip | | {results['original_flicker']:.3f} | | | |"
+    )
+    speed = results["speed"]
+    lines += [
+        "",
+        f"Speed, end to end (decode, colorize, encode, write), model "
+        f"{next(iter(results['models']))}, median of {cfg['repeats']} runs after one "
+        f"untimed: stable {speed['stable']['frames_per_s']:.1f} frames/s, per-frame "
+        f"{speed['per_frame']['frames_per_s']:.1f} frames/s. The process used "
+        f"{speed['stable']['frames_per_s_cores_free'] / meta['cores']:.1f} frames per "
+        f"CPU second (stable; per-frame "
+        f"{speed['per_frame']['frames_per_s_cores_free'] / meta['cores']:.1f}): with "
+        f"its {meta['cores']} cores to itself it could reach at most "
+        f"{speed['stable']['frames_per_s_cores_free']:.1f} frames/s (stable) on a "
+        "machine without other work, an estimate, not a measurement.",
+    ]
+    if "memory" in results:
+        mem = results["memory"]
+        lines += [
+            "",
+            f"Peak resident memory of a process that loads the model and colorizes "
+            f"the clip: {mem['short_peak_mb']:.0f} MB for {mem['short_frames']} "
+            f"frames, {mem['long_peak_mb']:.0f} MB for {mem['long_frames']} frames.",
+        ]
+    lines += ["", "| goal | target | value | met |", "| --- | ---: | ---: | --- |"]
+    for g in results["goals"]:
+        sign = ">=" if g["kind"] == "min" else "<="
+        lines.append(
+            f"| {g['goal']} | {sign} {g['target']:g} | {g['value']:.3f} | "
+            f"{'yes' if g['met'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.video",
+        description=__doc__.split("\n\n")[0],
+    )
+    add_dataclass_args(parser, VideoBenchConfig)
+    cfg = dataclass_from_args(VideoBenchConfig, parser.parse_args(argv))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    command = command_line("benchmarks.video", argv)
+    meta = _meta(cfg, command)
+    results = {"meta": meta, **run_video(cfg)}
+    text = repo_relative(format_record(results), REPO)
+    emit(text, cfg.out)
+    if cfg.out:
+        record = repo_relative(json.dumps(results, indent=2, default=str), REPO)
+        atomic_write_bytes(Path(cfg.out).with_suffix(".json"), (record + "\n").encode())
+        print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
