@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.cli import run_main
 from core.config import add_dataclass_args, dataclass_from_args
+from core.errors import InvalidInputError
 from demo.limits import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
@@ -122,12 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         epilog=__doc__.split("\n\n", 2)[2],
     )
     add_dataclass_args(parser, AppConfig)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # --help (0) or an argparse usage error (2)
-        return int(exit_.code or 0)
+    return run_main(parser, argv, _run, level=logging.WARNING, force_logging=True)
+
+
+def _run(args: argparse.Namespace) -> int:
     cfg = dataclass_from_args(AppConfig, args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", force=True)
     log.setLevel(logging.INFO)  # this program's notes, without every HTTP request
     problem = _usage_error(cfg)
     try:
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         problem = problem or str(err)
     if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise InvalidInputError(problem)
 
     from demo.tempdirs import private_temp
 
@@ -147,54 +146,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(cfg: AppConfig, weights: dict[str, Path]) -> int:
-    """Build the page and serve it until stopped; 2 for a model or database error."""
+    """Build the page and serve it until stopped; a model or database error is a
+    UserError (one line, status 2 from run_main)."""
     # imported here: gradio and TensorFlow take seconds to load, --help should not
     import os
 
-    from sqlalchemy.exc import DBAPIError
-
-    from core.models import UnknownModelError
-    from core.weights import MissingWeightsError, WeightsChecksumError
     from demo import build_demo, launch_options
-    from survey import (
-        ADMIN_TOKEN_ENV,
-        SurveyError,
-        build_survey_app,
-        db_error_message,
-        launch_survey,
-    )
+    from survey import ADMIN_TOKEN_ENV, build_survey_app, command_errors, launch_survey
 
-    try:
-        # the admin token comes from the environment: a command line shows in `ps`
+    # the admin token comes from the environment: a command line shows in `ps`;
+    # unknown models, missing or damaged weights and database errors are UserErrors
+    with command_errors(cfg.db):
         survey = build_survey_app(cfg.db, os.environ.get(ADMIN_TOKEN_ENV) or None)
-        demo = build_demo(
-            weights=weights,
-            max_pixels=cfg.max_pixels,
-            max_bytes=cfg.max_bytes,
-            concurrency_limit=cfg.concurrency,
-            queue_size=cfg.queue_size,
-            time_limit_s=cfg.time_limit or None,
-        )
-    except (
-        UnknownModelError,
-        MissingWeightsError,
-        WeightsChecksumError,
-        SurveyError,
-    ) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except DBAPIError as err:
-        print(f"error: {db_error_message(cfg.db, err)}", file=sys.stderr)
-        return 2
+    demo = build_demo(
+        weights=weights,
+        max_pixels=cfg.max_pixels,
+        max_bytes=cfg.max_bytes,
+        concurrency_limit=cfg.concurrency,
+        queue_size=cfg.queue_size,
+        time_limit_s=cfg.time_limit or None,
+    )
     try:
         survey_url = launch_survey(survey, cfg.host, cfg.survey_port)
     except OSError as err:
-        print(
-            f"error: cannot listen on {cfg.host}:{cfg.survey_port} (--survey-port): "
-            f"{err}",
-            file=sys.stderr,
-        )
-        return 2
+        raise InvalidInputError(
+            f"cannot listen on {cfg.host}:{cfg.survey_port} (--survey-port): {err}"
+        ) from err
     # quiet: Gradio's own lines invite a public share link, against this app's
     # offline promise; the addresses are printed here instead
     demo.launch(

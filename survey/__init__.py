@@ -10,7 +10,8 @@ Importing `survey` loads nothing: each name loads its module on first use.
   own; `ADMIN_TOKEN_ENV` names the environment variable holding the admin token.
 - storage: `create_engine(url)`, `init_db(engine)`, the tables `Study`,
   `Participant`, `Trial`; `db_error_message(url, err)` says in one line what went
-  wrong with a database.
+  wrong with a database; inside `with command_errors(url):` survey and database
+  errors become `core.errors.UserError`s with that line (for `core.cli.run_main`).
 - studies: `CreateConfig` and `build_study(engine, config, ...)` (what
   `python -m survey.create` does).
 - errors: `SurveyError`, the base of the errors raised for callers.
@@ -43,6 +44,7 @@ _PUBLIC = {
     "launch_survey": "survey.server",
     "create_engine": "survey.db",
     "db_error_message": "survey.db",
+    "command_errors": "survey.db",
     "init_db": "survey.db",
     "Participant": "survey.models",
     "Study": "survey.models",
@@ -61,6 +63,7 @@ __all__ = [
     "Trial",
     "build_study",
     "build_survey_app",
+    "command_errors",
     "create_engine",
     "db_error_message",
     "init_db",
@@ -69,7 +72,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from survey.create import CreateConfig, build_study
-    from survey.db import create_engine, db_error_message, init_db
+    from survey.db import command_errors, create_engine, db_error_message, init_db
     from survey.errors import SurveyError
     from survey.models import Participant, Study, Trial
     from survey.server import ADMIN_TOKEN_ENV, build_survey_app, launch_survey
