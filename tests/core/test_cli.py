@@ -237,6 +237,7 @@ def test_an_input_that_another_output_would_replace_is_refused(tmp_path, coloriz
 # --- colorizing -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_colorizes_a_folder_keeping_names_and_sizes(tmp_path, weights_file, capsys):
     root = tmp_path / "photos"
     sizes = {"a": (40, 32), "b": (33, 57), "c": (64, 17)}
@@ -262,6 +263,7 @@ def test_cli_colorizes_a_folder_keeping_names_and_sizes(tmp_path, weights_file, 
             assert result.mode == ("RGBA" if stem == "c" else "RGB")
 
 
+@pytest.mark.slow
 def test_run_expands_a_glob_and_writes_each_match(tmp_path, colorizer):
     root = tmp_path / "photos"
     _write(root / "x" / "one.jpg", _photo(0, (40, 32)))
@@ -278,6 +280,7 @@ def test_run_expands_a_glob_and_writes_each_match(tmp_path, colorizer):
         assert result.size == (24, 45)
 
 
+@pytest.mark.slow
 def test_bad_files_fail_with_one_line_each_while_the_rest_is_colorized(
     tmp_path, weights_file, capsys
 ):

@@ -131,6 +131,7 @@ def test_a_point_outside_the_photo_fails_that_photo_and_the_batch_goes_on(
     )
 
 
+@pytest.mark.slow
 def test_a_sidecar_hints_file_is_used_for_its_photo_only(
     tmp_path, random_v2_weights, capsys
 ):
@@ -150,6 +151,7 @@ def test_a_sidecar_hints_file_is_used_for_its_photo_only(
     assert Image.open(one).size == Image.open(two).size
 
 
+@pytest.mark.slow
 def test_a_bad_sidecar_fails_its_photo_with_one_line(
     tmp_path, random_v2_weights, capsys
 ):

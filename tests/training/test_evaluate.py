@@ -498,6 +498,7 @@ def test_export_gan_run_ships_the_chosen_iteration(tmp_path) -> None:
         export_gan_run(run, 150, folder=folder)
 
 
+@pytest.mark.slow
 def test_record_holds_the_git_state_of_the_start(
     photos, weights_file, monkeypatch
 ) -> None:

@@ -81,6 +81,7 @@ def test_report_is_self_contained(report_dir: Path) -> None:
     assert "signed form" in page and "absolute-value form" in page
 
 
+@pytest.mark.slow
 def test_plots_and_csv_have_meta_sidecars(report_dir: Path) -> None:
     summary = json.loads((report_dir / "summary.json").read_text())
     for name in ("plots/auc_curves.png", "plots/colorfulness.png", "per_image.csv"):
@@ -94,6 +95,7 @@ def test_plots_and_csv_have_meta_sidecars(report_dir: Path) -> None:
         assert meta["weights_sha256"] == summary["config"]["weights_sha256"]
 
 
+@pytest.mark.slow
 def test_summary_holds_mean_cmf_curves(report_dir: Path) -> None:
     summary = json.loads((report_dir / "summary.json").read_text())
     for s in summary["models"].values():
@@ -181,6 +183,7 @@ def _table_rows(markdown: str) -> list[list[str]]:
     return [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
 
 
+@pytest.mark.slow
 def test_results_table_numbers_come_from_summaries(
     report_dir: Path, tmp_path: Path, capsys
 ) -> None:
