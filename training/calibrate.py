@@ -11,9 +11,13 @@ alpha = 1: fully undone); it is a constant shift of the last layer's bias, so th
 alpha is folded into the exported weights (`training.export --prior-correction`).
 
 For each alpha the photos are colorized from grey (logits computed once per photo) and
-scored; the choice is the alpha with the best PSNR among those whose colourfulness ratio
-to the originals stays at least `--cf-min` (0.8, the foundation issue's floor: colours
-must not fade to brown and grey), or else the one whose ratio comes nearest to it.
+scored. With `--semantic` (KID and the judge's top-1 agreement measured) the choice
+follows the project's decision rule (docs/overview.md): among the alphas whose top-1
+agreement is within 2 points of grey's (or, when none is, those nearest to it), the one
+with the lowest KID, then the lowest stain rate. Without it, the older choice: the best
+PSNR among alphas whose colourfulness ratio to the originals stays at least
+`--cf-min`, or else the one whose ratio comes nearest to it (colourfulness is no longer
+a target: prefer `--semantic`).
 """
 
 from __future__ import annotations
@@ -145,8 +149,24 @@ def calibrate(
     return rows
 
 
+TOP1_MARGIN = 0.02  # the decision rule: top-1 agreement within 2 points of grey's
+
+
 def choose_alpha(rows: list[dict], cf_min: float = CF_MIN) -> float:
-    """Best PSNR among alphas keeping the colourfulness ratio >= cf_min."""
+    """The alpha of `rows` (calibrate's) that the decision rule prefers.
+
+    Rows with "kid" and "top1_agreement" (--semantic): among those within TOP1_MARGIN
+    of grey's top-1 agreement, or else those with the highest agreement, the lowest
+    KID, ties to the lowest stain rate. Other rows: the best PSNR among alphas keeping
+    the colourfulness ratio >= cf_min, or else the ratio nearest to it.
+    """
+    if rows and all("kid" in r and "top1_agreement" in r for r in rows):
+        floor = rows[0]["gray_top1_agreement"] - TOP1_MARGIN
+        near = [r for r in rows if r["top1_agreement"] >= floor - 1e-9]
+        if not near:
+            best = max(r["top1_agreement"] for r in rows)
+            near = [r for r in rows if r["top1_agreement"] == best]
+        return min(near, key=lambda r: (r["kid"], r["stain_rate"]))["alpha"]
     inside = [r for r in rows if r["cf_signed_ratio"] >= cf_min]
     if inside:
         return max(inside, key=lambda r: r["psnr_gain_over_gray"])["alpha"]

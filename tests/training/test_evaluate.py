@@ -153,6 +153,29 @@ def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None
     assert choose_alpha(band[3:]) == 0.7  # none reaches the floor: the nearest
 
 
+def test_with_the_judge_the_rule_chooses_lowest_kid_near_greys_top1() -> None:
+    def row(alpha, top1, kid, stain):
+        return {
+            "alpha": alpha,
+            "psnr_gain_over_gray": alpha,
+            "cf_signed_ratio": 1.0 - alpha,
+            "top1_agreement": top1,
+            "gray_top1_agreement": 0.70,
+            "kid": kid,
+            "stain_rate": stain,
+        }
+
+    # 0.2 and 0.4 lie within 2 points of grey's 70 %: the lower KID of the two wins,
+    # though 0.0 has a lower KID still
+    rows = [row(0.0, 0.60, 0.001, 0.05), row(0.2, 0.68, 0.004, 0.03)]
+    rows += [row(0.4, 0.69, 0.003, 0.02), row(0.6, 0.71, 0.005, 0.01)]
+    assert choose_alpha(rows) == 0.4
+    # none within 2 points: those nearest grey's agreement; a KID tie goes to the stain
+    far = [row(0.6, 0.636, 0.005, 0.045), row(0.7, 0.672, 0.004, 0.03)]
+    far += [row(0.8, 0.672, 0.004, 0.02)]
+    assert choose_alpha(far) == 0.8
+
+
 @pytest.mark.slow
 def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> None:
     run = tmp_path / "run"
