@@ -135,7 +135,8 @@ videos:
   frames. A clip over --max-seconds, --max-frames or --max-frame-pixels, a corrupt
   one, one without frames or a file that is not a video gets a one-line `error:`.
   Hints (--hints, `<stem>.hints.json`) are points of frame --hint-frame, carried
-  along the motion to the later frames of the scene.
+  along the motion to the earlier and later frames of its scene (other scenes get
+  none).
 
 exit status:
   0 every input was colorized; 1 some input failed (unreadable, corrupt, truncated,

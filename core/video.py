@@ -338,7 +338,19 @@ def _track_hints(
     dropped."""
     if stabilizer.cut or stabilizer.forward is None or stabilizer.reliable is None:
         return []
-    forward, reliable = stabilizer.forward, stabilizer.reliable
+    return _move_points(points, stabilizer.forward, stabilizer.reliable, frame_hw)
+
+
+def _move_points(
+    points: list[tuple[float, float, tuple[int, int, int]]],
+    forward: FloatArray,
+    reliable: np.ndarray,
+    frame_hw: tuple[int, int],
+) -> list[tuple[float, float, tuple[int, int, int]]]:
+    """Move points (x, y in frame pixels) of one frame along `forward`, the flow
+    (h, w, 2) from that frame to the next at the flow's resolution; points that
+    leave the frame or land where `reliable` (bool (h, w), the next frame's) is
+    False are dropped."""
     h, w = reliable.shape
     fh, fw = frame_hw
     sx, sy = w / fw, h / fh
@@ -515,10 +527,14 @@ def colorize_video(
         flickers) or StabilizeOptions.
     hints: for a model with hint inputs, [(x, y, (r, g, b)), ...] in pixels of frame
         `hint_frame` (0-based), as `Colorizer.colorize` takes them. Each point is
-        carried along the optical flow to the following frames and given to the
-        network on each keyframe, until the flow there is unreliable, it leaves the
-        frame, or the scene cuts; the colours it set are carried further with the
-        rest of the chroma. Frames before `hint_frame` are colorized without hints.
+        carried along the optical flow to the following frames, and back to the
+        earlier frames of its scene, and given to the network on each keyframe,
+        until the flow there is unreliable, it leaves the frame, or the scene cuts;
+        the colours it set are carried further with the rest of the chroma. Other
+        scenes (before or after a cut) get no hints. For the earlier frames, a first
+        pass decodes frames 0..hint_frame and keeps the grey frames of the hint
+        frame's scene at the flow's resolution (not the full frames) to track the
+        points backward; only the points of each frame are kept.
     progress: called as progress(frames done, frames expected or 0 if unknown).
     overwrite: replace an existing `dst`; `dst` is never the input.
     Writes `dst` atomically (a temporary file beside it, then a rename; removed on
@@ -597,6 +613,10 @@ def colorize_video(
                 if hints:
                     state.pending_hints = list(hints)
                 state.hint_frame = hint_frame
+                if hints and hint_frame > 0:
+                    state.before = _hints_before(
+                        state, src, limits, (height, width), options
+                    )
                 count, first_pts, last_pts = 0, None, None
                 packets = container.demux(stream, *audio)
                 try:
@@ -697,6 +717,9 @@ class _Run:
         self.points: list[tuple[float, float, tuple[int, int, int]]] = []
         self.pending_hints: list[Hint] | None = None
         self.hint_frame = 0
+        # hint points of the frames before hint_frame (of its scene), from
+        # _hints_before; each is taken on its frame
+        self.before: dict[int, list[tuple[float, float, tuple[int, int, int]]]] = {}
         self.index = -1
 
     def frame(self, rgb: UInt8Array) -> UInt8Array:
@@ -707,6 +730,9 @@ class _Run:
         luma = pixels_to_luma(rgb, self.space)
         lightness = luma if self.space == "lab" else luma * 100.0
         hinted = self._take_hints()
+        early = self.before.pop(self.index, None)
+        if early is not None:
+            self.points = early
         if self.chroma_hw is None:  # the first frame: its chroma gives the shape
             chroma = self._predict(luma)
             self.chroma_hw = chroma.shape[:2]
@@ -716,7 +742,7 @@ class _Run:
             if hinted:
                 self.stabilizer.force_keyframe()
             need = self.stabilizer.start(_small_gray(lightness, self.chroma_hw))
-            if self.points and not hinted:
+            if self.points and not hinted and early is None:
                 self.points = _track_hints(self.points, self.stabilizer, self.frame_hw)
             chroma = self.stabilizer.finish(self._predict(luma) if need else None)
         image = _compose_luma(luma, chroma * self.saturation, None, self.space)
@@ -726,13 +752,28 @@ class _Run:
         """Take the pending hints when this is their frame; True when taken."""
         if self.pending_hints is None or self.index != self.hint_frame:
             return False
+        self.points = self.checked_hints()
+        self.pending_hints = None
+        return True
+
+    def checked_hints(self) -> list[tuple[float, float, tuple[int, int, int]]]:
+        """The pending hints, checked, as float points; raises HintError."""
         from core.colorizer import _check_hints
 
         h, w = self.frame_hw
-        checked = _check_hints(self.pending_hints, w, h)
-        self.points = [(float(x), float(y), c) for x, y, c in checked]
-        self.pending_hints = None
-        return True
+        checked = _check_hints(self.pending_hints or [], w, h)
+        return [(float(x), float(y), c) for x, y, c in checked]
+
+    def small_gray(self, rgb: UInt8Array) -> tuple[FloatArray, UInt8Array]:
+        """A frame's luma and its grey frame at the chroma's resolution (the flow's),
+        running the network once on the first frame for that resolution."""
+        from core.colorizer import pixels_to_luma
+
+        luma = pixels_to_luma(rgb, self.space)
+        lightness = luma if self.space == "lab" else luma * 100.0
+        if self.chroma_hw is None:
+            self.chroma_hw = self._predict(luma).shape[:2]
+        return luma, _small_gray(lightness, self.chroma_hw)
 
     def _predict(self, luma: FloatArray) -> FloatArray:
         colorizer = self.colorizer
@@ -746,6 +787,63 @@ class _Run:
         return colorizer._predict_chroma(
             [luma], self.shape, [(0, 0)], self.temperature, maps
         )[0]
+
+
+def _hints_before(
+    run: _Run,
+    src: Path,
+    limits: VideoLimits,
+    frame_hw: tuple[int, int],
+    options: StabilizeOptions,
+) -> dict[int, list[tuple[float, float, tuple[int, int, int]]]]:
+    """The hint points of the frames before `run.hint_frame` in its scene.
+
+    A first pass decodes frames 0..hint_frame as grey frames at the flow's
+    resolution, finds the hint frame's scene start with the stabiliser's cut test
+    (keeping only the grey frames since the last cut), then tracks the hint points
+    backward from the hint frame to the scene start with the same flow and
+    reliability test as forward. Returns {frame index: points}; frames of earlier
+    scenes get none. Raises HintError when the clip has no frame `hint_frame` or a
+    hint is outside the frame.
+    """
+    from core.colorizer import HintError
+
+    points = run.checked_hints()
+    height, width = frame_hw
+    cuts = ChromaStabilizer(options)  # its cut test only
+    grays: list[UInt8Array | None] = []  # grey frames from the scene start
+    start, count = 0, 0
+    for index, rgb in enumerate(read_frames(src, limits)):
+        if index > run.hint_frame:
+            break
+        count = index + 1
+        gray = run.small_gray(rgb[:height, :width])[1]
+        cuts.start(gray)
+        if cuts.cut:
+            grays, start = [], index
+        grays.append(gray)
+    if count <= run.hint_frame:
+        raise HintError(
+            f"hint frame {run.hint_frame} is beyond the clip's {count} frames"
+        )
+    dis = _dis()
+    first = grays[0]
+    assert first is not None
+    ys, xs = np.mgrid[0 : first.shape[0], 0 : first.shape[1]]
+    grid = (xs.astype(np.float32), ys.astype(np.float32))
+    before = {}
+    for t in range(run.hint_frame - 1, start - 1, -1):
+        later, gray = grays[t + 1 - start], grays[t - start]
+        assert later is not None and gray is not None
+        grays[t + 1 - start] = None
+        if points:
+            # the flow from frame t+1 back to frame t, reliable on frame t's pixels
+            _x, _y, back, reliable = _tracked(
+                dis, gray, later, grid, options.brightness_tolerance
+            )
+            points = _move_points(points, back, reliable, run.frame_hw)
+        before[t] = points
+    return before
 
 
 # ------------------------------------------------------------------ measures

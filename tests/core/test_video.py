@@ -16,6 +16,7 @@ from benchmarks.video_clips import gray_frames, pan_zoom, sample_photos, write_c
 from core.colorize import main
 from core.colorizer import Colorizer, HintError
 from core.colorspace import rgb_to_lab
+from core.types import FloatArray
 from core.video import (
     ChromaStabilizer,
     VideoError,
@@ -173,6 +174,85 @@ def test_hints_apply_to_the_later_frames_of_their_scene(
     assert all(c > 1.0 for c in change[:SHOT]), change  # every frame of the scene
     assert all(c < 1.0 for c in change[SHOT:]), change  # dropped at the cut
     assert result.hints_kept == 0
+
+
+PAN = 8  # frames of the one-shot pan clip
+
+
+@pytest.fixture(scope="module")
+def pan_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A grey 64x48 clip of 8 frames panning and zooming over one photo (no cut)."""
+    path = tmp_path_factory.mktemp("pan") / "pan.mp4"
+    write_clip(path, gray_frames(pan_zoom(sample_photos()[:1], (48, 64), PAN)), FPS)
+    return path
+
+
+def _pan_point(x: float, y: float, frame: int, to: int) -> tuple[float, float]:
+    """Where pixel (x, y) of `frame` of the pan clip is on frame `to`, from the
+    window that `pan_zoom` cuts out of the photo on each frame."""
+    photo = sample_photos()[0]
+    ph, pw = photo.shape[:2]
+    base_w = min(pw / 1.2, ph * 64 / 48)
+
+    def window(i: int) -> tuple[float, float, float]:
+        t = i / (PAN - 1)
+        win_w = base_w / (1 + 0.25 * t)
+        cx = base_w / 2 + t * 0.2 * pw
+        return cx - win_w / 2, ph / 2 - win_w * 48 / 64 / 2, win_w / 64
+
+    left, top, scale = window(frame)
+    px, py = left + (x + 0.5) * scale, top + (y + 0.5) * scale
+    left, top, scale = window(to)
+    return (px - left) / scale - 0.5, (py - top) / scale - 0.5
+
+
+def _ab_changes(plain: Path, hinted: Path) -> list[FloatArray]:
+    a = [rgb_to_lab(f)[..., 1:] for f in read_frames(plain)]
+    b = [rgb_to_lab(f)[..., 1:] for f in read_frames(hinted)]
+    return [y - x for x, y in zip(a, b, strict=True)]
+
+
+@pytest.mark.slow
+def test_hints_apply_to_the_earlier_frames_of_their_scene(
+    trained_hint_colorizer, pan_clip, tmp_path
+):
+    color = (30, 60, 230)
+    target = rgb_to_lab(np.array([[color]], np.uint8))[0, 0, 1:]
+    hint_frame, x, y = 4, 30, 30
+    hints = [(x + dx, y + dy, color) for dx in (-1, 0, 1) for dy in (-1, 0, 1)]
+    plain, hinted = tmp_path / "plain.mp4", tmp_path / "hinted.mp4"
+    colorize_video(trained_hint_colorizer, pan_clip, plain, SIZE)
+    colorize_video(
+        trained_hint_colorizer,
+        pan_clip,
+        hinted,
+        SIZE,
+        hints=hints,
+        hint_frame=hint_frame,
+    )
+    a = [rgb_to_lab(f)[..., 1:] for f in read_frames(plain)]
+    b = [rgb_to_lab(f)[..., 1:] for f in read_frames(hinted)]
+    for frame in (0, 2, hint_frame, PAN - 1):
+        px, py = _pan_point(x, y, hint_frame, frame)
+        ix, iy = int(round(px)), int(round(py))
+        there = (slice(iy - 1, iy + 2), slice(ix - 1, ix + 2))
+        before = np.linalg.norm(a[frame][there].mean((0, 1)) - target)
+        after = np.linalg.norm(b[frame][there].mean((0, 1)) - target)
+        # the hinted colour, at the point the motion took the hint to
+        assert after < 0.5 * before, (frame, before, after)
+
+
+def test_hints_skip_the_scenes_before_their_frame(hint_colorizer, clips, tmp_path):
+    hints = [(32, 20, (30, 60, 230)), (10, 40, (30, 60, 230))]
+    plain = tmp_path / "plain.mp4"
+    hinted = tmp_path / "hinted.mp4"
+    colorize_video(hint_colorizer, clips["grey"], plain, SIZE)
+    colorize_video(
+        hint_colorizer, clips["grey"], hinted, SIZE, hints=hints, hint_frame=SHOT + 2
+    )
+    change = [float(np.abs(d).mean()) for d in _ab_changes(plain, hinted)]
+    assert all(c < 1.0 for c in change[:SHOT]), change  # before the cut: none
+    assert all(c > 1.0 for c in change[SHOT:]), change  # its scene, from the cut
 
 
 def test_hints_need_a_hint_model(random_colorizer, clips, tmp_path):
