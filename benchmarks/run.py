@@ -55,6 +55,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from benchmarks.markdown import check_goals
 from benchmarks.video import VideoBenchConfig, run_video
 from benchmarks.web_upload import format_web, run_web
 from core.atomic import atomic_write_bytes
@@ -704,23 +705,7 @@ def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
         ],
         "pipeline_over_training": results["training"]["pipeline"]["over_training"],
     }
-    goals = []
-    for key, what, target, kind in GOALS:
-        value = values[key]
-        met = value is not None and (
-            value >= target if kind == "min" else value <= target
-        )
-        goals.append(
-            {
-                "key": key,
-                "goal": what,
-                "target": target,
-                "kind": kind,
-                "value": value,
-                "met": met,
-            }
-        )
-    return goals
+    return check_goals(values, GOALS)
 
 
 def run_benchmarks(cfg: BenchConfig, command: str = "") -> dict[str, Any]:
