@@ -432,28 +432,22 @@ def _latency(
     }
 
 
-# Run in a fresh interpreter. The peak is VmHWM, the high-water mark of this process's
-# own memory map: ru_maxrss would also count the parent's size at fork time.
+# Run in a fresh interpreter; the peak is VmHWM (benchmarks.procstat)
 _MEMORY_CHILD = """
 import json, sys
 from pathlib import Path
+from benchmarks.procstat import status_kb
 from core.colorize import ColorizeConfig, Job, colorize_file
 from core.colorizer import Colorizer
 
-def high_water_kb():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
 colorizer = Colorizer.load("default")
-after_load = high_water_kb()
+after_load = status_kb()
 src, out = Path(sys.argv[1]), Path(sys.argv[2])
 cfg = ColorizeConfig(out=str(out), overwrite=True, quiet=True)
 message = colorize_file(Job(src, out / "memory.png"), cfg, colorizer)
 if message is not None:
     raise SystemExit(message)
-print(json.dumps({"after_load_kb": after_load, "peak_kb": high_water_kb()}))
+print(json.dumps({"after_load_kb": after_load, "peak_kb": status_kb()}))
 """
 
 

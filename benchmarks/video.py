@@ -73,19 +73,13 @@ GOALS = (
     ("frames_per_s", "frames/s end to end, render 256", 15.0, "min"),
 )
 _MEMORY_CHILD = """
-import json, sys
-from pathlib import Path
+import sys, json
+from benchmarks.procstat import status_kb
 from core.colorizer import Colorizer
-
-def high_water_kb():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 colorizer = Colorizer.load(sys.argv[3])
 colorizer.colorize_video(sys.argv[1], sys.argv[2], int(sys.argv[4]), overwrite=True)
-print(json.dumps({"peak_kb": high_water_kb()}))
+print(json.dumps({"peak_kb": status_kb()}))
 """
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from benchmarks.procstat import status_kb
 from core.cli import run_main
 
 __all__ = [
@@ -87,13 +88,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
 def _cpu_s(pid: int) -> float:
@@ -159,7 +153,7 @@ def measure_web(upload: Path, repeats: int = 3, size: int = 256) -> dict[str, fl
         if time.monotonic() - started > _STARTUP_TIMEOUT_S:
             raise RuntimeError("the app took too long to start")
         url = f"http://127.0.0.1:{port}/"
-        after_start_kb = _status_kb(server.pid, "VmRSS")
+        after_start_kb = status_kb(server.pid, "VmRSS")
         path = _upload(url, upload)
         file = {"path": path, "meta": {"_type": "gradio.FileData"}}
         times, cpu, peaks = [], [], []
@@ -171,8 +165,8 @@ def measure_web(upload: Path, repeats: int = 3, size: int = 256) -> dict[str, fl
                 raise RuntimeError(f"colorize failed: {event} {payload[:300]}")
             times.append(seconds)
             cpu.append(_cpu_s(server.pid) - cpu_start)
-            peaks.append(_status_kb(server.pid, "VmHWM") / 1024.0)
-        peak_kb = _status_kb(server.pid, "VmHWM")
+            peaks.append(status_kb(server.pid, "VmHWM") / 1024.0)
+        peak_kb = status_kb(server.pid, "VmHWM")
     finally:
         if server.stdin:
             server.stdin.close()
