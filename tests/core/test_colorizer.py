@@ -61,6 +61,7 @@ def test_grey_photo_keeps_lightness_and_gets_colour(random_colorizer, grey8) -> 
     assert np.abs(_chroma(out)).max() > 1.0
 
 
+@pytest.mark.slow
 def test_colour_input_is_colorized_from_its_own_lightness(random_colorizer) -> None:
     coffee = skimage.data.coffee()[::4, ::4]
     out = random_colorizer.colorize(coffee, size=SIZE)

@@ -45,6 +45,7 @@ def wide(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_page_colorizes_like_the_cli(demo_colorizers, photos, wide, tmp_path):
     """Same pixels as Colorizer.colorize on the file: the banded 8-bit path."""
     colorizer = demo_colorizers["default"]
@@ -61,6 +62,7 @@ def test_the_page_colorizes_like_the_cli(demo_colorizers, photos, wide, tmp_path
         assert np.array_equal(np.asarray(png), np.asarray(expected))
 
 
+@pytest.mark.slow
 def test_large_photos_are_shown_and_scored_at_display_size(
     demo_colorizers, wide, tmp_path
 ):

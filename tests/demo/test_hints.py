@@ -159,6 +159,7 @@ def test_bad_hints_in_an_uploaded_png_leave_the_photo_usable(photos, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_clicks_map_from_the_preview_to_the_photo(hint_colorizer, photos, tmp_path):
     big = tmp_path / "big.png"
     Image.open(photos["gray"]).resize((1152, 768)).save(big)

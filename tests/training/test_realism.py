@@ -147,6 +147,7 @@ def test_unbiased_mmd2_is_the_u_statistic() -> None:
     assert polynomial_kernel(x, y)[2, 3] == pytest.approx(k(x[2], y[3]))
 
 
+@pytest.mark.slow
 def test_kid_of_two_gaussians_approaches_its_closed_form() -> None:
     # d = 1: k(x, y) = (xy + 1)^3 has the features (x^3, sqrt3 x^2, sqrt3 x, 1), so
     # MMD^2 = (E x^3 - E y^3)^2 + 3 (E x^2 - E y^2)^2 + 3 (E x - E y)^2; for N(0, 1)

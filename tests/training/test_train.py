@@ -115,6 +115,7 @@ def test_count_images_agrees_with_iter_encoded(tmp_path) -> None:
     assert count_images([path]) == len(list(iter_encoded([path])))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["folder", "shard"])
 def test_training_batches(photo_dir, shard, source) -> None:
     path = str(photo_dir if source == "folder" else shard)
