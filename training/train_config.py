@@ -21,7 +21,12 @@ __all__ = [
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # used where neither the command line nor the model's ModelSpec.train_defaults say
-FALLBACK_DEFAULTS: dict[str, Any] = {"lr": 5e-4, "batch_size": 16, "size": 160}
+FALLBACK_DEFAULTS: dict[str, Any] = {
+    "lr": 5e-4,
+    "batch_size": 16,
+    "size": 160,
+    "encoder_lr_factor": 0.1,
+}
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,12 @@ class TrainConfig:
             "the model's, else 5e-4)"
         },
     )
-    encoder_lr_factor: float = field(
-        default=0.1, metadata={"help": "encoder learning rate = lr x this"}
+    encoder_lr_factor: float | None = field(
+        default=None,
+        metadata={
+            "help": "encoder learning rate = lr x this; 0 freezes the encoder (no "
+            "gradient through it: a faster step) (default: the model's, else 0.1)"
+        },
     )
     warmup_steps: int = 200
     weight_decay: float = 1e-5
@@ -138,7 +147,8 @@ class TrainConfig:
 
 
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
-    """Fill `lr`, `batch_size` and `size` left unset from the model's train_defaults.
+    """Fill `lr`, `batch_size`, `size` and `encoder_lr_factor` left unset from the
+    model's train_defaults.
 
     Raises ValueError for an unknown precision or a batch that is not positive.
     """
@@ -151,6 +161,10 @@ def resolve_config(cfg: TrainConfig) -> TrainConfig:
         key: defaults[key] if getattr(cfg, key) is None else getattr(cfg, key)
         for key in FALLBACK_DEFAULTS
     }
+    if filled["encoder_lr_factor"] < 0:
+        raise InvalidInputError(
+            f"--encoder-lr-factor must be >= 0, got {filled['encoder_lr_factor']}"
+        )
     if filled["batch_size"] < 1 or filled["size"] < 1:
         raise InvalidInputError(f"batch size and size must be positive, got {filled}")
     return dataclasses.replace(cfg, **filled)

@@ -98,6 +98,9 @@ class Trainer:
     ) -> None:
         # a pretrained encoder (if the model has one) learns at a smaller rate
         names = {layer.name for layer in self.model.layers}
+        if "encoder" in names and cfg.encoder_lr_factor == 0:
+            # frozen: no weight of it is trained, and the tape stops at its output
+            self.model.get_layer("encoder").trainable = False
         enc = (
             self.model.get_layer("encoder").trainable_weights
             if "encoder" in names

@@ -207,6 +207,7 @@ def build_unet(
     decoder_widths: tuple[int, ...] = (256, 128, 64, 32),
     encoder: str = "lite0",
     input_size: int | None = None,
+    decoder_stride: int = 2,
 ) -> keras.Model:
     """Build the U-Net colorizer.
 
@@ -247,8 +248,13 @@ def build_unet(
     *skips, x = features(x)
     if hints:
         x = _add_hints(x, hints[32], 32)
+    if decoder_stride not in (2, 4) or decoder_stride > spec.output_stride:
+        raise ValueError(
+            f"decoder_stride must be 2, or 4 with output_stride 4, got {decoder_stride}"
+        )
+    up_steps = 4 if decoder_stride == 2 else 3
     for i, (skip, width) in enumerate(
-        zip(reversed(skips), decoder_widths, strict=True)
+        zip(list(reversed(skips))[:up_steps], decoder_widths[:up_steps], strict=True)
     ):
         step = 4 - i
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"up{step}_resize")(x)
@@ -257,7 +263,7 @@ def build_unet(
         if hints:
             x = _add_hints(x, hints[2**step], 2**step)
         x = _conv_bn_relu(x, width, f"up{step}_b")
-    if spec.output_stride == 4:
+    if spec.output_stride == 4 and decoder_stride == 2:
         x = layers.AveragePooling2D(2, name="head_pool")(x)
     if spec.output == "ab_bins":
         out = layers.Conv2D(NUM_BINS, 1, name="logits")(x)
@@ -330,5 +336,19 @@ register_model(
         description="the default model on the larger EfficientNet-Lite1 encoder "
         "(21 blocks instead of 16; no shipped weights)",
         defaults={"decoder_widths": (128, 64, 32, 32), "encoder": "lite1"},
+    )
+)(build_unet)
+
+register_model(
+    replace(
+        DEFAULT_SPEC,
+        name="default-v2s4",
+        output_stride=4,
+        hints=True,
+        weights="",
+        description="default-v2 with its decoder ending at stride 4 and its encoder "
+        "frozen in training (experiment, no shipped weights)",
+        defaults={"decoder_widths": (128, 64, 32, 32), "decoder_stride": 4},
+        train_defaults={"encoder_lr_factor": 0.0},
     )
 )(build_unet)
