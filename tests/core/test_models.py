@@ -48,7 +48,17 @@ def test_registry_lists_default_first() -> None:
         assert spec.input_size % spec.size_multiple == 0
 
 
-@pytest.mark.parametrize("name", list_models())
+# experiments without shipped weights build in the slow run only
+EXPERIMENTS = {"default-v2s4"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in EXPERIMENTS else n
+        for n in list_models()
+    ],
+)
 def test_every_model_builds_with_declared_output(name, rng) -> None:
     spec = get_spec(name)
     model = create_model(name, pretrained=False)
@@ -71,6 +81,18 @@ def test_default_model_shapes() -> None:
     assert reg(x).shape == (2, 32, 48, 2)
     # any multiple of 32
     assert model(np.zeros((1, 32, 160, 1), np.float32)).shape == (1, 16, 80, 313)
+
+
+@pytest.mark.slow
+def test_decoder_ending_at_stride_4_drops_the_stride_2_stage() -> None:
+    full = create_model("default-v2", pretrained=False)
+    short = create_model("default-v2s4", pretrained=False)
+    names = {layer.name for layer in short.layers}
+    assert "up1_a_conv" in {layer.name for layer in full.layers}
+    assert not {"up1_a_conv", "up1_b_conv", "head_pool", "hint2_inject"} & names
+    assert short.count_params() < full.count_params()
+    with pytest.raises(ValueError, match="decoder_stride"):
+        create_model("default", pretrained=False, decoder_stride=4)
 
 
 def test_gray_to_encoder_input_is_scaled_grey_level() -> None:

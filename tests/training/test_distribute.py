@@ -537,6 +537,26 @@ def _batch(rng: np.random.Generator) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.constant(lightness), tf.constant(ab)
 
 
+def test_encoder_lr_factor_zero_freezes_the_encoder(tmp_path, rng) -> None:
+    assert resolve_config(TrainConfig(model=TINY)).encoder_lr_factor == 0.1
+    with pytest.raises(ValueError, match="encoder-lr-factor"):
+        resolve_config(TrainConfig(model=TINY, encoder_lr_factor=-1.0))
+    frozen = _tiny_trainer(tmp_path / "f", encoder_lr_factor=0.0)
+    assert frozen.enc_vars == [] and frozen.enc_opt is None
+    encoder = frozen.model.get_layer("encoder")
+    before = [v.numpy().copy() for v in encoder.weights]
+    head = frozen.model.get_layer("logits").kernel.numpy().copy()
+    for _ in range(2):
+        loss = float(frozen.train_step(*_batch(rng)))
+    assert np.isfinite(loss)
+    for v, b in zip(encoder.weights, before, strict=True):
+        np.testing.assert_array_equal(v.numpy(), b)
+    assert not np.allclose(frozen.model.get_layer("logits").kernel.numpy(), head)
+    # the shipped design trains both, the encoder with its own optimizer
+    trained = _tiny_trainer(tmp_path / "t")
+    assert trained.enc_vars and trained.enc_opt is not None
+
+
 def test_resume_refuses_another_number_of_workers(tmp_path, rng) -> None:
     trainer = _tiny_trainer(tmp_path)
     trainer.train_step(*_batch(rng))
