@@ -746,7 +746,11 @@ def _usage_error(cfg: ColorizeConfig, inputs: Sequence[str]) -> str | None:
     if cfg.samples < 1:
         return f"--samples must be at least 1, got {cfg.samples}"
     if cfg.hints and not spec.hints:
-        with_hints = [name for name in list_models() if get_spec(name).hints]
+        with_hints = [
+            name
+            for name in list_models()
+            if get_spec(name).hints and get_spec(name).weights  # shipped only
+        ]
         return (
             f"--hints needs a model with hint inputs ({', '.join(with_hints)}); "
             f"{cfg.model!r} has none"

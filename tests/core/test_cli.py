@@ -330,6 +330,7 @@ def test_bad_files_fail_with_one_line_each_while_the_rest_is_colorized(
     assert sorted(p.name for p in out.iterdir()) == ["good1.png", "good2.png"]
 
 
+@pytest.mark.slow
 def test_existing_output_is_kept_without_overwrite_and_replaced_with_it(
     tmp_path, colorizer, caplog
 ):

@@ -243,6 +243,7 @@ def test_larger_variants_classify_reference_images(
     assert prob > min_espresso
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("variant", "project_shape"),
     [("lite1", (1, 1, 1152, 320)), ("lite2", (1, 1, 1248, 352))],

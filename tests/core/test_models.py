@@ -48,8 +48,8 @@ def test_registry_lists_default_first() -> None:
         assert spec.input_size % spec.size_multiple == 0
 
 
-# experiments without shipped weights build in the slow run only
-EXPERIMENTS = {"default-v2s4"}
+# variants without shipped weights build in the slow run only (the heaviest)
+EXPERIMENTS = {"default-v2s4", "default-lite1"}
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,7 @@ def _synthetic_summary(label: str) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_report_escapes_text(tmp_path: Path) -> None:
     label = "evil<script>&"
     summary = _synthetic_summary(label)

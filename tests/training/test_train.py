@@ -128,6 +128,7 @@ def test_training_batches(photo_dir, shard, source) -> None:
     np.testing.assert_array_equal(again[0], batches[0][0])  # seeded: reproducible
 
 
+@pytest.mark.slow
 def test_validation_batches_are_centre_crops_in_order(photo_dir, shard) -> None:
     from_folder = list(make_dataset(str(photo_dir), CFG, training=False))
     from_shard = list(make_dataset(str(shard), CFG, training=False))
