@@ -106,11 +106,11 @@ def _decoding(model: keras.Model, in_graph: bool) -> Callable[[], object]:
 
 
 def _bf16_default() -> keras.Model:
-    """The default model built under Keras' mixed_bfloat16 policy."""
+    """default-v1 built under Keras' mixed_bfloat16 policy."""
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
-        return create_model("default", pretrained=False)
+        return create_model("default-v1", pretrained=False)
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -206,8 +206,9 @@ def measure_levers(
 
 
 def _network_levers(repeats: int) -> dict[str, Any]:
-    """XLA, decoding inside the graph and bfloat16, on the default network."""
-    fp32 = create_model("default", pretrained=False)
+    """XLA, decoding inside the graph and bfloat16, on default-v1's network (the
+    default one when these levers were measured; it takes no hint inputs)."""
+    fp32 = create_model("default-v1", pretrained=False)
     traced = _network(fp32)
     return {
         "xla": _pair(
@@ -246,7 +247,7 @@ if threads:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 from core.models import create_model
 from core.quantize import ANNEALED_T, bin_centers, decode_logits
-model = create_model("default", pretrained=False)
+model = create_model("default-v1", pretrained=False)
 x = tf.constant(np.random.default_rng(0).uniform(0, 1, (1, 256, 256, 1)), tf.float32)
 graph = tf.function(lambda t: model(t, training=False), autograph=False)
 graph = graph.get_concrete_function(x)

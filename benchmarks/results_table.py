@@ -12,7 +12,9 @@ absolute-value form), Delta-CF and top-5 agreement. Figures a summary lacks (old
 reports have no stain rate, KID or FD) show as "-". Under the table, for
 each report: the command that produced it, its commit, data, size and the weights'
 SHA-256. Every number comes from the summary files. Without --out the Markdown is
-printed.
+printed. `--rename OLD=NEW` shows a model evaluated under a name it no longer has under
+today's name (e.g. `--rename default-v2=default --rename default=default-v1` after the
+second default model replaced the first); the page says which names were changed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from benchmarks.markdown import command_line, emit
 from core.cli import run_main
 from training.report import format_value, format_with_std
 
-__all__ = ["COLUMNS", "STD_KEYS", "TableConfig", "main", "results_markdown"]
+__all__ = [
+    "COLUMNS",
+    "STD_KEYS",
+    "TableConfig",
+    "main",
+    "parse_renames",
+    "results_markdown",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +70,26 @@ class TableConfig:
         default=(), metadata={"help": "summary.json files of training.evaluate"}
     )
     out: str = field(default="", metadata={"help": "Markdown file (default: print)"})
+    rename: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "OLD=NEW: show model OLD of the reports as NEW (repeatable; "
+            "all applied at once, so names can be swapped)"
+        },
+    )
+
+
+def parse_renames(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """("OLD=NEW", ...) -> {OLD: NEW}; ValueError for a malformed or repeated OLD."""
+    renames: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise ValueError(f"--rename expects OLD=NEW, got {item!r}")
+        if old in renames:
+            raise ValueError(f"--rename: {old!r} is renamed twice")
+        renames[old] = new
+    return renames
 
 
 def _cell(text: object) -> str:
@@ -75,7 +104,7 @@ def _report_name(path: Path) -> str:
     return path.name.removesuffix(".json").removesuffix(".summary")
 
 
-def _hint_curves(reports: list[tuple[str, dict]]) -> list[str]:
+def _hint_curves(reports: list[tuple[str, dict]], renames: dict[str, str]) -> list[str]:
     """Tables of the hint models' figures with K random hints per photo
     (`training.evaluate --hints`), one row per K; none when no report has them."""
     lines: list[str] = []
@@ -86,7 +115,8 @@ def _hint_curves(reports: list[tuple[str, dict]]) -> list[str]:
                 continue
             auto = s.get("psnr")
             lines += [
-                f"### {_cell(_report_name(path))}: {_cell(label)} with K random hints",
+                f"### {_cell(_report_name(path))}: "
+                f"{_cell(renames.get(label, label))} with K random hints",
                 "",
                 "Each hint: a random point, the original's mean colour over the 5x5 "
                 "square there; K = 0 is the automatic row above.",
@@ -107,8 +137,14 @@ def _hint_curves(reports: list[tuple[str, dict]]) -> list[str]:
     return lines
 
 
-def results_markdown(paths: list[Path], command: str) -> str:
-    """The Markdown page: header, one table over all reports, then their records."""
+def results_markdown(
+    paths: list[Path], command: str, renames: dict[str, str] | None = None
+) -> str:
+    """The Markdown page: header, one table over all reports, then their records.
+
+    renames: {name in the reports: name shown}, for models renamed since.
+    """
+    renames = renames or {}
     reports = []
     for path in paths:
         try:
@@ -140,6 +176,14 @@ def results_markdown(paths: list[Path], command: str) -> str:
         "`gray` is the grey baseline.",
         "",
     ]
+    if renames:
+        changed = ", ".join(f"`{old}` as `{new}`" for old, new in renames.items())
+        lines += [
+            "Models are shown under today's names; in the reports (and their "
+            f"commands below) they had their names of then: {changed}. The weights' "
+            "SHA-256 under each report tells which file was measured.",
+            "",
+        ]
     header = ["report", "model", "photos", *(h for _, h, _ in COLUMNS)]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("| " + " | ".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + " |")
@@ -149,7 +193,7 @@ def results_markdown(paths: list[Path], command: str) -> str:
             s = models[label]
             cells = [
                 _report_name(path),
-                label,
+                renames.get(label, label),
                 format_value(s.get("images"), "count"),
                 *(
                     format_with_std(s.get(key), s.get(STD_KEYS.get(key, "")), kind)
@@ -158,7 +202,7 @@ def results_markdown(paths: list[Path], command: str) -> str:
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines.append("")
-    lines += _hint_curves(reports)
+    lines += _hint_curves(reports, renames)
     lines.append("## Sources")
     lines.append("")
     for path, summary in reports:
@@ -172,7 +216,8 @@ def results_markdown(paths: list[Path], command: str) -> str:
         lines.append(f"- data: `{' '.join(map(str, config.get('data', [])))}`")
         lines.append(f"- size: {config.get('size', '')}")
         for label, sha in (config.get("weights_sha256") or {}).items():
-            lines.append(f"- weights SHA-256, {label}: `{sha or 'unknown'}`")
+            shown = renames.get(label, label)
+            lines.append(f"- weights SHA-256, {shown}: `{sha or 'unknown'}`")
         if config.get("prior_sha256"):
             lines.append(
                 f"- prior SHA-256 (rebalanced AuC): `{config['prior_sha256']}`"
@@ -196,13 +241,23 @@ def main(argv: list[str] | None = None) -> int:
     helps = {f.name: f.metadata["help"] for f in fields(TableConfig)}
     parser.add_argument("summaries", nargs="+", help=helps["summaries"])
     parser.add_argument("--out", default=TableConfig.out, help=helps["out"])
+    parser.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help=helps["rename"],
+    )
     return run_main(parser, argv, lambda args: _run(args, argv), errors=(ValueError,))
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
-    cfg = TableConfig(summaries=tuple(args.summaries), out=args.out)
+    cfg = TableConfig(
+        summaries=tuple(args.summaries), out=args.out, rename=tuple(args.rename)
+    )
     command = command_line("benchmarks.results_table", argv)
-    text = results_markdown([Path(p) for p in cfg.summaries], command)
+    renames = parse_renames(cfg.rename)
+    text = results_markdown([Path(p) for p in cfg.summaries], command, renames)
     emit(text, cfg.out)
     if cfg.out:
         print(cfg.out)

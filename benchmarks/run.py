@@ -321,6 +321,8 @@ def _bench_models(plan: _Plan) -> dict[str, Any]:
         if name == "default":
             x = np.random.default_rng(0).uniform(0, 1, (1, side, side, 1))
             x = tf.constant(x.astype(np.float32))
+            if spec.hints:  # empty hint maps, as the Colorizer gives without hints
+                x = [x, tf.zeros((1, side, side, 2)), tf.zeros((1, side, side, 1))]
             calls[1]["eager"] = lambda m=model, x=x: m(x, training=False).numpy()
         entries[name] = entry
         log.info("built %s (%d parameters)", name, entry["params"])

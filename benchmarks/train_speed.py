@@ -1,6 +1,6 @@
 """Training throughput of models side by side: `training.train`'s own step, in one run.
 
-    python -m benchmarks.train_speed --models default default-v2 --size 160 \
+    python -m benchmarks.train_speed --models default-v1 default --size 160 \
         --out docs/results/train-speed.md
 
 Each model gets a `training.trainer.Trainer` (the real loss, optimizers and step) and
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.train_speed", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--models", nargs="+", default=["default", "default-v2"])
+    parser.add_argument("--models", nargs="+", default=["default-v1", "default"])
     parser.add_argument("--data", default="../shared/data/train")
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=16)

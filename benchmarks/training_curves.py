@@ -1,7 +1,7 @@
 """A training run's curves against crops seen, from its own records.
 
     python -m benchmarks.training_curves --run runs/v2 --batch-size 16 \
-        --out docs/results/default-v2-training
+        --out docs/results/default-training
 
 Several --run folders are one training continued: each later run started from the
 earlier one's weights (`training.train --init-weights`), so its steps are counted on

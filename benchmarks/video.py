@@ -94,7 +94,7 @@ class VideoBenchConfig:
         metadata={"help": "folder of .tar shards of colour photos (first shard used)"},
     )
     models: str = field(
-        default="default,default-v2",
+        default="default,default-v1",
         metadata={"help": "models measured for flicker and PSNR (speed: the first)"},
     )
     size: int = field(default=256, metadata={"help": "render size (longer side)"})

@@ -2,7 +2,7 @@
 
     python -m core.colorize photos/ scans/*.tif --out colorized [--model default]
     python -m core.colorize photos/ --out variants --model cgan --samples 4 --seed 10
-    python -m core.colorize photo.jpg --out colorized --model default-v2 --hints h.json
+    python -m core.colorize photo.jpg --out colorized --hints h.json
     python -m core.colorize --examples --out colorized
     python -m core.colorize --list-models
     python -m core.colorize clip.mp4 --out colorized     # video: colorized/clip.mp4
@@ -11,7 +11,7 @@ Each input `photo.jpg` becomes `<--out>/photo.png`, the same size as the input; 
 `--samples K` (sampling models such as cgan) it becomes K files `photo-s<seed>.png`,
 one per seed `--seed`, `--seed`+1, ... A file that cannot be colorized gets one line
 `error: <path>: <reason>` on stderr and the batch goes on; the last line on stdout is
-`N colorized, M failed`, counting output files. A model with hint inputs (default-v2)
+`N colorized, M failed`, counting output files. A model with hint inputs (default)
 takes colour hints from `--hints FILE`, or from `<stem>.hints.json` beside each photo.
 Video clips (VIDEO_SUFFIXES) are colorized with stable colours by `core.video`.
 """
@@ -113,7 +113,7 @@ sampling models:
   --seed and refuse --samples above 1.
 
 hints:
-  A model with hint inputs (default-v2) can be told the colour of some points: a JSON
+  A model with hint inputs (default) can be told the colour of some points: a JSON
   file, a list of {{"x": int, "y": int, "color": "#rrggbb"}} with x and y in pixels of
   the photo as displayed (after EXIF orientation), e.g.
     [{{"x": 120, "y": 45, "color": "#2050e0"}}]
@@ -196,7 +196,7 @@ class ColorizeConfig:
         metadata={
             "help": "JSON hints file (or a PNG the app saved) for every INPUT; "
             "without it, <stem>.hints.json beside a photo is used (models with hint "
-            "inputs only, e.g. default-v2)"
+            "inputs only, e.g. default)"
         },
     )
     overwrite: bool = field(
@@ -503,7 +503,7 @@ def _job_hints(
         if not colorizer.takes_hints:
             log.warning(
                 "warning: %s: ignored, model %r has no hint inputs "
-                "(use --model default-v2)",
+                "(use --model default)",
                 sidecar,
                 colorizer.name,
             )

@@ -403,7 +403,7 @@ class Colorizer:
         if self.spec.output != "ab_bins":
             raise HintError(
                 f"model {self.name!r} predicts one colour per pixel, not a "
-                "distribution to suggest from; use a 313-bin model (default-v2)"
+                "distribution to suggest from; use a 313-bin model (default)"
             )
         if not 1 <= int(k) <= NUM_BINS:
             raise ValueError(f"k must be between 1 and {NUM_BINS}, got {k}")
@@ -498,7 +498,7 @@ class Colorizer:
         if not self.spec.hints:
             raise HintError(
                 f"model {self.name!r} has no hint inputs; hints need a model that "
-                "takes them (default-v2)"
+                "takes them (default)"
             )
 
     def _hint_maps(

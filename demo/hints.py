@@ -98,7 +98,7 @@ def hints_reason(colorizer: Colorizer) -> str:
         return ""
     return (
         f"Hints are off: model {colorizer.name!r} colours on its own; choose a model "
-        "with hint inputs (default-v2) to guide the colours."
+        "with hint inputs (default) to guide the colours."
     )
 
 

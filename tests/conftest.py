@@ -76,22 +76,25 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def random_colorizer() -> Colorizer:
-    """The default model with random weights: enough for shape and range checks."""
+    """default-v1 (the first default) with random weights: enough for shape and range
+    checks of a model without hint inputs."""
     keras.utils.set_random_seed(0)
-    return Colorizer(create_model("default", pretrained=False), get_spec("default"))
+    return Colorizer(
+        create_model("default-v1", pretrained=False), get_spec("default-v1")
+    )
 
 
 @pytest.fixture(scope="session")
 def trained_hint_colorizer() -> Colorizer:
-    """default-v2 with its shipped, trained weights."""
-    return Colorizer.load("default-v2")
+    """default with its shipped, trained weights."""
+    return Colorizer.load("default")
 
 
 def audible_hint_model(seed: int = 3) -> keras.Model:
-    """default-v2 with random weights and hint injections that are not zero, so that
+    """default with random weights and hint injections that are not zero, so that
     hints reach the output everywhere (a fresh model's injections start at zero)."""
     keras.utils.set_random_seed(seed)
-    model = create_model("default-v2", pretrained=False)
+    model = create_model("default", pretrained=False)
     for layer in model.layers:
         if layer.name.endswith("_inject"):
             kernel, bias = layer.get_weights()
@@ -102,7 +105,7 @@ def audible_hint_model(seed: int = 3) -> keras.Model:
 @pytest.fixture(scope="session")
 def hint_colorizer() -> Colorizer:
     """A Colorizer of `audible_hint_model`."""
-    return Colorizer(audible_hint_model(), get_spec("default-v2"))
+    return Colorizer(audible_hint_model(), get_spec("default"))
 
 
 @pytest.fixture(scope="session")

@@ -384,7 +384,7 @@ def evaluate(
     features: dict[str, list[np.ndarray]] = {label: [] for label in [ORIGINAL, *labels]}
     hinted = {label: c for label, c in colorizers.items() if c.takes_hints}
     if cfg.hints and not hinted:
-        raise ValueError("--hints: none of the models takes hints (e.g. default-v2)")
+        raise ValueError("--hints: none of the models takes hints (e.g. default)")
     if any(k < 0 for k in cfg.hints):
         raise ValueError(f"--hints counts must be >= 0, got {list(cfg.hints)}")
     hint_rows: dict[str, list[dict]] = {label: [] for label in hinted}

@@ -43,7 +43,7 @@ def load_init_weights(
     """Load a `.weights.h5` into `model` (fine-tuning).
 
     source_model: the registered model the file holds, when it is not `model`'s
-    architecture (e.g. `default` weights for `default-v2`): the file is loaded into
+    architecture (e.g. `default-v1` weights for `default`): the file is loaded into
     that model and every layer whose name and weight shapes match is copied
     (`transfer_weights`); the others (e.g. the hint branch) keep their
     initialisation.

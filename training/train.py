@@ -303,7 +303,7 @@ def rebalancing_weights(
     all ones for a model without 313 bins.
 
     Counted on the data at the model's output stride (the resolution of its logits and
-    of the loss: 2 for `default`, 4 for `default-v2` and the VGG16 models), each
+    of the loss: 2 for `default-v1`, 4 for `default` and the VGG16 models), each
     worker counts its own sources and the counts are summed over the workers; the
     chief writes `prior.npz` (counts int64 (313,), prior and weights float64 (313,)).
     """

@@ -91,7 +91,8 @@ class TrainConfig:
         metadata={
             "help": "[NAME=]FILE: copy the encoder of these .weights.h5 of model "
             "NAME (default: --model) and start the decoder fresh, e.g. --model "
-            "default-wide --init-encoder default=core/weights/default.weights.h5; "
+            "default-wide --init-encoder "
+            "default-v1=core/weights/default-v1.weights.h5; "
             "unused when --out resumes"
         },
     )

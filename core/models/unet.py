@@ -4,9 +4,11 @@
 Input: normalised lightness L / 100, float32 (B, H, W, 1) in [0, 1], H and W multiples
 of 32. Inside, the lightness becomes the grey photograph g(L) in three channels scaled
 like the encoder's ImageNet training, (255 g - 127) / 128. Output at stride 2: 313 ab-
-bin logits (classification, the default) or ab / 110 in [-1, 1] (regression).
+bin logits (classification) or ab / 110 in [-1, 1] (regression).
 
-Version 2 (`default-v2`) differs in two ways:
+The default model (`default`, version 2 of it) differs from the first version
+(`default-v1`, and its variants `default-reg`, `default-wide`, `default-lite1`) in two
+ways:
 - user hints: two more inputs, a hint ab map (ab / 110 where a user gave a colour, 0
   elsewhere) and a hint mask (1 there). A small convolutional branch turns them, with
   the lightness, into features at strides 2 to 32, each added to the decoder through a
@@ -33,7 +35,13 @@ from core.models.efficientnet_lite import (
 from core.models.registry import AB_SCALE, ModelSpec, register_model
 from core.quantize import NUM_BINS, SOFT_SIGMA, bin_centers
 
-__all__ = ["DEFAULT_SPEC", "GrayToEncoderInput", "HintEvidence", "build_unet"]
+__all__ = [
+    "DEFAULT_SPEC",
+    "V1_SPEC",
+    "GrayToEncoderInput",
+    "HintEvidence",
+    "build_unet",
+]
 
 
 @keras.saving.register_keras_serializable(package="colorization")
@@ -282,35 +290,47 @@ def build_unet(
     return keras.Model(model_inputs, out, name=spec.name.replace("-", "_"))
 
 
-DEFAULT_SPEC = ModelSpec(
-    name="default",
+V1_SPEC = ModelSpec(
+    name="default-v1",
     color_space="lab",
     input_size=256,
     output="ab_bins",
     output_stride=2,
-    weights="default.weights.h5",
-    description="U-Net on EfficientNet-Lite0, 313 ab bins, annealed mean",
+    weights="default-v1.weights.h5",
+    description="the first default model: U-Net on EfficientNet-Lite0, 313 ab bins "
+    "at stride 2, annealed mean, no hints",
     defaults={"decoder_widths": (128, 64, 32, 32)},
 )
+
+DEFAULT_SPEC = replace(
+    V1_SPEC,
+    name="default",
+    output_stride=4,
+    hints=True,
+    weights="default.weights.h5",
+    description="U-Net on EfficientNet-Lite0 with user hints, 313 ab bins at "
+    "stride 4, annealed mean",
+)
 register_model(DEFAULT_SPEC)(build_unet)
+register_model(V1_SPEC)(build_unet)
 
 # variants: the same network with another head or decoder, no shipped weights
 register_model(
     replace(
-        DEFAULT_SPEC,
+        V1_SPEC,
         name="default-reg",
         output="ab",
         weights="",
-        description="U-Net on EfficientNet-Lite0, ab regression (no shipped weights)",
+        description="default-v1 with an ab regression head (no shipped weights)",
     )
 )(build_unet)
 
 register_model(
     replace(
-        DEFAULT_SPEC,
+        V1_SPEC,
         name="default-wide",
         weights="",
-        description="the default model with docs/design.md 3.2.3's wider decoder "
+        description="default-v1 with docs/design.md 3.2.3's wider decoder "
         "(256, 128, 64, 32): about 1.8x its multiply-adds (no shipped weights)",
         defaults={"decoder_widths": (256, 128, 64, 32)},
     )
@@ -318,22 +338,10 @@ register_model(
 
 register_model(
     replace(
-        DEFAULT_SPEC,
-        name="default-v2",
-        output_stride=4,
-        hints=True,
-        weights="default-v2.weights.h5",
-        description="U-Net on EfficientNet-Lite0 with user hints, 313 ab bins at "
-        "stride 4, annealed mean",
-    )
-)(build_unet)
-
-register_model(
-    replace(
-        DEFAULT_SPEC,
+        V1_SPEC,
         name="default-lite1",
         weights="",
-        description="the default model on the larger EfficientNet-Lite1 encoder "
+        description="default-v1 on the larger EfficientNet-Lite1 encoder "
         "(21 blocks instead of 16; no shipped weights)",
         defaults={"decoder_widths": (128, 64, 32, 32), "encoder": "lite1"},
     )
@@ -346,7 +354,7 @@ register_model(
         output_stride=4,
         hints=True,
         weights="",
-        description="default-v2 with its decoder ending at stride 4 and its encoder "
+        description="default with its decoder ending at stride 4 and its encoder "
         "frozen in training (experiment, no shipped weights)",
         defaults={"decoder_widths": (128, 64, 32, 32), "decoder_stride": 4},
         train_defaults={"encoder_lr_factor": 0.0},

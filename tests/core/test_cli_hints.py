@@ -1,6 +1,6 @@
 """Hints on the command line: `--hints FILE` and `<stem>.hints.json` sidecars.
 
-The file handling runs on default-v2 with random weights and a hint branch that is not
+The file handling runs on default with random weights and a hint branch that is not
 silent (so a hint visibly changes the result); whether a hint moves the colour toward
 its own needs trained weights (`trained_hint_colorizer`, skipped without them).
 """
@@ -61,7 +61,7 @@ def _write_hints(path: Path, hints) -> Path:
 def _cli(photos, out: Path, weights: Path, *extra: str) -> int:
     args = [str(p) for p in photos]
     return main(
-        [*args, "--out", str(out), "--model", "default-v2", "--weights", str(weights)]
+        [*args, "--out", str(out), "--model", "default", "--weights", str(weights)]
         + ["--size", "128", "--quiet", *extra]
     )
 
@@ -175,12 +175,15 @@ def test_hints_with_a_model_without_hint_inputs_is_bad_usage(tmp_path, capsys):
     photo = _grey_photo(tmp_path / "a.png")
     hints = _write_hints(tmp_path / "h.json", [(1, 1, BLUE)])
 
-    code = main([str(photo), "--out", str(tmp_path / "out"), "--hints", str(hints)])
+    code = main(
+        [str(photo), "--out", str(tmp_path / "out"), "--model", "default-v1"]
+        + ["--hints", str(hints)]
+    )
 
     captured = capsys.readouterr()
     assert code == 2
     assert captured.err == (
-        "error: --hints needs a model with hint inputs (default-v2); 'default' has "
+        "error: --hints needs a model with hint inputs (default); 'default-v1' has "
         "none\n"
     )
     assert not (tmp_path / "out").exists()
@@ -201,7 +204,7 @@ def test_an_unreadable_hints_option_is_bad_usage(tmp_path, capsys, content, expe
         hints.write_text(content)
 
     code = main(
-        [str(photo), "--out", str(tmp_path / "o"), "--model", "default-v2"]
+        [str(photo), "--out", str(tmp_path / "o"), "--model", "default"]
         + ["--hints", str(hints)]
     )
 
@@ -216,19 +219,19 @@ def test_a_model_without_hint_inputs_ignores_sidecars_with_a_warning(tmp_path, c
     keras.utils.set_random_seed(0)
     weights = tmp_path / "v1.weights.h5"
     Colorizer(
-        create_model("default", pretrained=False), get_spec("default")
+        create_model("default-v1", pretrained=False), get_spec("default-v1")
     ).model.save_weights(weights)
     photo = _grey_photo(tmp_path / "in" / "a.png")
     _write_hints(tmp_path / "in" / "a.hints.json", [(1, 1, BLUE)])
 
     code = main(
-        [str(photo), "--out", str(tmp_path / "out"), "--weights", str(weights)]
-        + ["--size", "64", "--quiet"]
+        [str(photo), "--out", str(tmp_path / "out"), "--model", "default-v1"]
+        + ["--weights", str(weights), "--size", "64", "--quiet"]
     )
 
     captured = capsys.readouterr()
     assert code == 0
     assert (
-        f"warning: {tmp_path / 'in' / 'a.hints.json'}: ignored, model 'default' has "
+        f"warning: {tmp_path / 'in' / 'a.hints.json'}: ignored, model 'default-v1' has "
         "no hint inputs" in captured.err
     )

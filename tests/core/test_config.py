@@ -10,7 +10,7 @@ from core.config import add_dataclass_args, command_line, dataclass_from_args
 
 @dataclass(frozen=True)
 class _Cfg:
-    model: str = "default"
+    model: str = "default-v1"
     data: tuple[str, ...] = ("a",)
     prior: str = ""
     lr: float = 1e-3

@@ -26,12 +26,12 @@ def photo() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def v2_from_shipped() -> tuple[keras.Model, keras.Model]:
-    """default-v2 with the shipped default's layers copied in, and that default."""
-    v1 = create_model("default", pretrained=False)
-    load_init_weights(v1, str(WEIGHTS_DIR / "default.weights.h5"))
-    v2 = create_model("default-v2", pretrained=False)
+    """default with the shipped default's layers copied in, and that default."""
+    v1 = create_model("default-v1", pretrained=False)
+    load_init_weights(v1, str(WEIGHTS_DIR / "default-v1.weights.h5"))
+    v2 = create_model("default", pretrained=False)
     load_init_weights(
-        v2, str(WEIGHTS_DIR / "default.weights.h5"), source_model="default"
+        v2, str(WEIGHTS_DIR / "default-v1.weights.h5"), source_model="default-v1"
     )
     return v1, v2
 
@@ -153,7 +153,7 @@ def test_colorize_with_hints_moves_the_colour_and_checks_points(
 
 def test_models_without_hint_inputs_refuse_hints(random_colorizer, photo) -> None:
     assert not random_colorizer.takes_hints
-    with pytest.raises(HintError, match="'default' has no hint inputs"):
+    with pytest.raises(HintError, match="'default-v1' has no hint inputs"):
         random_colorizer.colorize(photo, SIZE, hints=[(1, 1, (255, 0, 0))])
     # no hints at all is automatic colorization, as before
     random_colorizer.colorize(photo, SIZE, hints=None)

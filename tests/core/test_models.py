@@ -74,7 +74,7 @@ def test_every_model_builds_with_declared_output(name, rng) -> None:
 
 @pytest.mark.slow
 def test_default_model_shapes() -> None:
-    model = create_model("default", pretrained=False)
+    model = create_model("default-v1", pretrained=False)
     x = np.full((2, 64, 96, 1), 0.5, np.float32)
     assert model(x).shape == (2, 32, 48, 313)
     reg = create_model("default-reg", pretrained=False)
@@ -85,14 +85,14 @@ def test_default_model_shapes() -> None:
 
 @pytest.mark.slow
 def test_decoder_ending_at_stride_4_drops_the_stride_2_stage() -> None:
-    full = create_model("default-v2", pretrained=False)
+    full = create_model("default", pretrained=False)
     short = create_model("default-v2s4", pretrained=False)
     names = {layer.name for layer in short.layers}
     assert "up1_a_conv" in {layer.name for layer in full.layers}
     assert not {"up1_a_conv", "up1_b_conv", "head_pool", "hint2_inject"} & names
     assert short.count_params() < full.count_params()
     with pytest.raises(ValueError, match="decoder_stride"):
-        create_model("default", pretrained=False, decoder_stride=4)
+        create_model("default-v1", pretrained=False, decoder_stride=4)
 
 
 def test_gray_to_encoder_input_is_scaled_grey_level() -> None:
@@ -118,14 +118,14 @@ def test_unknown_model_lists_known_names(name) -> None:
 
 def test_registering_a_name_twice_fails() -> None:
     with pytest.raises(ValueError, match="registered twice"):
-        register_model(ModelSpec(name="default"))(lambda spec, **kw: None)
-    assert get_spec("default").output == "ab_bins"
+        register_model(ModelSpec(name="default-v1"))(lambda spec, **kw: None)
+    assert get_spec("default-v1").output == "ab_bins"
 
 
 @pytest.mark.slow
 def test_pretrained_encoder_has_converted_imagenet_weights() -> None:
     state = load_state_dict(pretrained_weights_path("lite0"))
-    model = create_model("default", pretrained=True)
+    model = create_model("default-v1", pretrained=True)
     encoder = model.get_layer("encoder")
     stem = encoder.get_layer("stem_conv").get_weights()[0]
     np.testing.assert_array_equal(
@@ -139,12 +139,12 @@ def test_pretrained_encoder_has_converted_imagenet_weights() -> None:
     np.testing.assert_array_equal(mean, state["_blocks.15._bn2.running_mean"])
     np.testing.assert_array_equal(var, state["_blocks.15._bn2.running_var"])
     # without pretrained weights the stem is a fresh random initialisation
-    fresh = create_model("default", pretrained=False).get_layer("encoder")
+    fresh = create_model("default-v1", pretrained=False).get_layer("encoder")
     assert not np.allclose(fresh.get_layer("stem_conv").get_weights()[0], stem)
 
 
 def test_encoder_batch_norm_is_frozen() -> None:
-    model = create_model("default", pretrained=False)
+    model = create_model("default-v1", pretrained=False)
     encoder = model.get_layer("encoder")
     bns = [
         la for la in encoder.layers if isinstance(la, keras.layers.BatchNormalization)
@@ -154,7 +154,7 @@ def test_encoder_batch_norm_is_frozen() -> None:
     assert model.get_layer("up1_a_bn").trainable
 
 
-@pytest.mark.parametrize("name", ["default", "default-reg", "vgg16-reg", "cgan"])
+@pytest.mark.parametrize("name", ["default-v1", "default-reg", "vgg16-reg", "cgan"])
 def test_spec_normalisation_round_trips_and_keeps_the_scales(name) -> None:
     """ModelSpec carries the normalisation: L / 100 and ab / 110 (ab / 128 for the
     paper's VGG16 regression), 2Y - 1 and (U / U_MAX, V / V_MAX) for the cGAN."""

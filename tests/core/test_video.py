@@ -60,7 +60,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def trained() -> Colorizer:
-    return Colorizer.load("default")
+    return Colorizer.load("default-v1")
 
 
 def _streams(path: Path) -> dict[str, object]:
@@ -337,7 +337,7 @@ def test_cli_colorizes_videos_and_photos_and_reports_bad_files(
     Image.fromarray(sample_photos()[1][::8, ::8]).save(inputs / "photo.png")
     out = tmp_path / "out"
     argv = [str(inputs), "--out", str(out), "--size", str(SIZE)]
-    argv += ["--model", "default-v2", "--weights", str(random_v2_weights)]
+    argv += ["--model", "default", "--weights", str(random_v2_weights)]
     code = main(argv)
     captured = capsys.readouterr()
     assert code == 1
@@ -375,7 +375,7 @@ def test_cli_takes_hints_for_a_clip_from_its_sidecar(
     (inputs / "good.hints.json").write_text('[{"x": 30, "y": 20, "color": "#2050e0"}]')
     (inputs / "bad.hints.json").write_text('[{"x": 99, "y": 20, "color": "#2050e0"}]')
     argv = [str(inputs), "--out", str(tmp_path / "out"), "--size", str(SIZE)]
-    argv += ["--model", "default-v2", "--weights", str(random_v2_weights)]
+    argv += ["--model", "default", "--weights", str(random_v2_weights)]
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert captured.out.strip().splitlines()[-1] == "1 colorized, 1 failed"

@@ -30,13 +30,13 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0", None}
 
 @pytest.fixture(scope="session")
 def demo_colorizers(random_colorizer: Colorizer) -> dict[str, Colorizer]:
-    """The default model and its regression variant, both with random weights."""
+    """default-v1 and its regression variant, both with random weights."""
     keras.utils.set_random_seed(1)
     regression = Colorizer(
         create_model("default-reg", pretrained=False, decoder_widths=(16, 16, 16, 16)),
         get_spec("default-reg"),
     )
-    return {"default": random_colorizer, "default-reg": regression}
+    return {"default-v1": random_colorizer, "default-reg": regression}
 
 
 @pytest.fixture(scope="session")

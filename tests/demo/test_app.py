@@ -42,22 +42,22 @@ def test_help_lists_the_options(capsys):
 
 
 def test_parse_weights_reads_name_equals_file():
-    assert parse_weights(("default=runs/a.h5",)) == {"default": Path("runs/a.h5")}
+    assert parse_weights(("default-v1=runs/a.h5",)) == {"default-v1": Path("runs/a.h5")}
     with pytest.raises(ValueError, match="NAME=FILE"):
-        parse_weights(("default",))
+        parse_weights(("default-v1",))
 
 
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["--weights", "default"], "--weights expects NAME=FILE"),
+        (["--weights", "default-v1"], "--weights expects NAME=FILE"),
         (["--port", "70000"], "--port must be between 0 and 65535"),
         (["--max-bytes", "0"], "--max-bytes must be at least 1"),
         (
             ["--db", "sqlite://", "--weights", "nosuch=x.h5"],
             "unknown model 'nosuch'; known models: default",
         ),
-        (["--weights", "default=/nonexistent/best.weights.h5"], "not found"),
+        (["--weights", "default-v1=/nonexistent/best.weights.h5"], "not found"),
     ],
 )
 def test_bad_options_give_one_line_errors(capsys, argv, words):
@@ -131,7 +131,7 @@ def test_app_keeps_users_files_in_a_private_folder_gone_after_sigterm(tmp_path, 
             upload = httpx.post(f"{url}gradio_api/upload", files={"files": f}).json()
         assert Path(upload[0]).is_relative_to(run / "gradio")
         file = {"path": upload[0], "meta": {"_type": "gradio.FileData"}}
-        data = [file, "default", 128, 1, 0.38, 1]
+        data = [file, "default-v1", 128, 1, 0.38, 1]
         call = httpx.post(f"{url}gradio_api/call/colorize", json={"data": data})
         answer = httpx.get(
             f"{url}gradio_api/call/colorize/{call.json()['event_id']}", timeout=120

@@ -48,7 +48,7 @@ def wide(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_the_page_colorizes_like_the_cli(demo_colorizers, photos, wide, tmp_path):
     """Same pixels as Colorizer.colorize on the file: the banded 8-bit path."""
-    colorizer = demo_colorizers["default"]
+    colorizer = demo_colorizers["default-v1"]
     for key in ("gray", "rgba"):
         result = colorize_photo(
             colorizer, photos[key], size=SIZE, out_dir=tmp_path, **LIMITS
@@ -67,7 +67,7 @@ def test_large_photos_are_shown_and_scored_at_display_size(
     demo_colorizers, wide, tmp_path
 ):
     result = colorize_photo(
-        demo_colorizers["default"], wide, size=SIZE, out_dir=tmp_path, **LIMITS
+        demo_colorizers["default-v1"], wide, size=SIZE, out_dir=tmp_path, **LIMITS
     )
     shown = (DISPLAY_SIDE, 256)
     assert result.color.size == (2400, 300)
@@ -110,7 +110,7 @@ def test_a_float_tiff_with_nan_is_one_line(demo_colorizers, tmp_path, writer):
         tifffile = pytest.importorskip("tifffile")
         tifffile.imwrite(path, values)
     with pytest.raises(gr.Error) as info:
-        colorize_photo(demo_colorizers["default"], path, size=SIZE, out_dir=tmp_path)
+        colorize_photo(demo_colorizers["default-v1"], path, size=SIZE, out_dir=tmp_path)
     message = info.value.message
     assert message.startswith("nan.tif: ")
     assert "NaN" in message or "finite" in message  # core's words or the page's
@@ -121,7 +121,7 @@ def test_a_float_tiff_with_nan_is_one_line(demo_colorizers, tmp_path, writer):
 def test_a_passed_deadline_stops_a_photo(demo_colorizers, photos, tmp_path):
     with pytest.raises(gr.Error, match=r"took longer than 0.5 s"):
         colorize_photo(
-            demo_colorizers["default"],
+            demo_colorizers["default-v1"],
             photos["gray"],
             size=SIZE,
             out_dir=tmp_path,
@@ -134,7 +134,7 @@ def test_a_passed_deadline_stops_a_photo(demo_colorizers, photos, tmp_path):
         )
     # a deadline that has not passed changes nothing
     result = colorize_photo(
-        demo_colorizers["default"],
+        demo_colorizers["default-v1"],
         photos["gray"],
         size=SIZE,
         out_dir=tmp_path,
@@ -154,7 +154,7 @@ def test_a_batch_past_its_deadline_keeps_what_is_done(
             deadline.start -= 3600.0
 
     result = colorize_files(
-        demo_colorizers["default"],
+        demo_colorizers["default-v1"],
         [photos["gray"], photos["color"], photos["gray"]],
         size=SIZE,
         out_dir=tmp_path,
@@ -170,7 +170,7 @@ def test_a_batch_past_its_deadline_keeps_what_is_done(
     (tmp_path / "none").mkdir()
     with pytest.raises(gr.Error, match="took longer than 0.5 s"):
         colorize_files(
-            demo_colorizers["default"],
+            demo_colorizers["default-v1"],
             [photos["gray"]],
             size=SIZE,
             out_dir=tmp_path / "none",

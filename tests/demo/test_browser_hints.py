@@ -48,7 +48,7 @@ def _free_port() -> int:
 def hint_app(trained_hint_colorizer, random_colorizer):
     """The app with the trained hint model first and a model without hints."""
     demo = build_demo(
-        {"default-v2": trained_hint_colorizer, "default": random_colorizer}
+        {"default": trained_hint_colorizer, "default-v1": random_colorizer}
     )
     try:
         _, url, _ = demo.launch(
@@ -186,8 +186,8 @@ def test_a_click_and_a_blue_turn_the_white_cup_blue(hint_app, coffee, tmp_path):
         # a model without hint inputs turns the controls off, saying why
         page.locator("#hint-reason").wait_for(state="hidden")
         page.get_by_label("Model", exact=True).first.click()
-        page.get_by_role("option", name="default", exact=True).click()
-        page.get_by_text("Hints are off: model 'default'").wait_for()
+        page.get_by_role("option", name="default-v1", exact=True).click()
+        page.get_by_text("Hints are off: model 'default-v1'").wait_for()
         assert page.locator("#hint-add").is_disabled()
         page.screenshot(path=tmp_path / "no-hint-model.png", full_page=True)
 

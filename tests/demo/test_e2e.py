@@ -29,7 +29,7 @@ def client(app_url, outside_hosts, tmp_path_factory) -> Client:
         )
 
 
-def _colorize(client: Client, path: Path, model: str = "default"):
+def _colorize(client: Client, path: Path, model: str = "default-v1"):
     return client.predict(
         handle_file(path), model, SIZE, 1.0, 0.38, 1, api_name="/colorize"
     )
@@ -89,7 +89,7 @@ def test_app_queues_concurrent_requests(client, photos):
     jobs = [
         client.submit(
             handle_file(photos["gray"]),
-            "default",
+            "default-v1",
             SIZE,
             saturation,
             0.38,
@@ -109,7 +109,7 @@ def test_app_compares_all_models(client, photos):
     )["value"]
     assert [item["caption"] for item in shown] == [
         "Grey input",
-        "default",
+        "default-v1",
         "default-reg",
     ]
 
@@ -117,7 +117,7 @@ def test_app_compares_all_models(client, photos):
 def test_app_colorizes_many_files_into_a_zip(client, photos):
     files = [handle_file(photos[k]) for k in ("gray", "text", "color")]
     zip_path, previews, report = client.predict(
-        files, "default", SIZE, 1.0, 0.38, api_name="/colorize_many"
+        files, "default-v1", SIZE, 1.0, 0.38, api_name="/colorize_many"
     )
     assert "2 of 3 photos colorized" in report and "notes.png" in report
     assert [p["caption"] for p in previews] == ["cat.png", "coffee.png"]

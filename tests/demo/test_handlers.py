@@ -64,7 +64,7 @@ def test_is_color_photo_tells_grey_from_colour(photos):
 
 def test_colorize_photo_keeps_size_and_gives_colour(demo_colorizers, photos, tmp_path):
     result = colorize_photo(
-        demo_colorizers["default"],
+        demo_colorizers["default-v1"],
         photos["gray"],
         size=SIZE,
         out_dir=tmp_path,
@@ -84,7 +84,7 @@ def test_colorize_photo_keeps_size_and_gives_colour(demo_colorizers, photos, tmp
 
 def test_colorize_photo_scores_a_colour_upload(demo_colorizers, photos, tmp_path):
     result = colorize_photo(
-        demo_colorizers["default"],
+        demo_colorizers["default-v1"],
         photos["color"],
         size=SIZE,
         out_dir=tmp_path,
@@ -102,7 +102,7 @@ def test_colorize_photo_scores_a_colour_upload(demo_colorizers, photos, tmp_path
 
 def test_colorize_photo_keeps_alpha(demo_colorizers, photos, tmp_path):
     result = colorize_photo(
-        demo_colorizers["default"],
+        demo_colorizers["default-v1"],
         photos["rgba"],
         size=SIZE,
         out_dir=tmp_path,
@@ -128,7 +128,7 @@ def test_colorize_photo_refuses_bad_settings(
 ):
     with pytest.raises(gr.Error, match=words):
         colorize_photo(
-            demo_colorizers["default"],
+            demo_colorizers["default-v1"],
             photos["gray"],
             out_dir=tmp_path,
             **settings,
@@ -138,7 +138,7 @@ def test_colorize_photo_refuses_bad_settings(
 
 def test_saturation_zero_gives_grey(demo_colorizers, photos, tmp_path):
     result = colorize_photo(
-        demo_colorizers["default"],
+        demo_colorizers["default-v1"],
         photos["gray"],
         size=SIZE,
         saturation=0.0,
@@ -149,7 +149,7 @@ def test_saturation_zero_gives_grey(demo_colorizers, photos, tmp_path):
 
 
 def test_controls_follow_the_model_spec(demo_colorizers):
-    assert visible_controls(demo_colorizers["default"].spec) == (True, False)
+    assert visible_controls(demo_colorizers["default-v1"].spec) == (True, False)
     assert visible_controls(demo_colorizers["default-reg"].spec) == (False, False)
 
 
@@ -171,7 +171,7 @@ def test_compare_models_shows_every_model(demo_colorizers, photos):
     shown = compare_models(demo_colorizers, photos["color"], size=SIZE, **LIMITS)
     captions = [caption for _, caption in shown]
     assert captions[0] == "Grey input" and captions[-1] == "Original"
-    assert captions[1].startswith("default (") and captions[1].endswith(" dB)")
+    assert captions[1].startswith("default-v1 (") and captions[1].endswith(" dB)")
     assert captions[2].startswith("default-reg (")
     assert all(image.size == (200, 134) for image, _ in shown)
 
@@ -182,7 +182,7 @@ def test_colorize_files_zips_the_good_and_reports_the_bad(
     paths = [photos["gray"], photos["text"], photos["color"], photos["gray"]]
     progress = []
     result = colorize_files(
-        demo_colorizers["default"],
+        demo_colorizers["default-v1"],
         paths,
         size=SIZE,
         out_dir=tmp_path,
@@ -204,7 +204,7 @@ def test_colorize_files_zips_the_good_and_reports_the_bad(
 def test_colorize_files_says_when_nothing_worked(demo_colorizers, photos, tmp_path):
     with pytest.raises(gr.Error, match="None of the 2 files could be colorized"):
         colorize_files(
-            demo_colorizers["default"],
+            demo_colorizers["default-v1"],
             [photos["text"], photos["empty"]],
             size=SIZE,
             out_dir=tmp_path,
@@ -212,7 +212,7 @@ def test_colorize_files_says_when_nothing_worked(demo_colorizers, photos, tmp_pa
         )
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(gr.Error, match="Add some photos first"):
-        colorize_files(demo_colorizers["default"], [], size=SIZE, out_dir=tmp_path)
+        colorize_files(demo_colorizers["default-v1"], [], size=SIZE, out_dir=tmp_path)
 
 
 def test_result_dir_removes_results_older_than_an_hour(tmp_path):

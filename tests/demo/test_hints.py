@@ -1,6 +1,6 @@
 """The hint handlers of the "Colorize a photo" tab, called directly with real files.
 
-Most tests use default-v2 with random weights and a hint branch that is not silent;
+Most tests use default with random weights and a hint branch that is not silent;
 whether a hint pulls the colour toward its own needs trained weights
 (`trained_hint_colorizer`, skipped without them).
 """
@@ -203,7 +203,7 @@ def test_a_hint_is_marked_on_the_preview(photos):
 
 def test_models_without_hint_inputs_turn_hints_off(random_colorizer, photos, tmp_path):
     assert h.hints_reason(random_colorizer).startswith(
-        "Hints are off: model 'default' colours on its own"
+        "Hints are off: model 'default-v1' colours on its own"
     )
     state, _ = h.new_photo(str(photos["gray"]), "cat.png")
     out = _render(random_colorizer, state, tmp_path)  # no hints: still colorizes

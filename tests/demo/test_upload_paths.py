@@ -31,10 +31,10 @@ ENDPOINTS = ("colorize", "compare", "colorize_many", "colorize_video")
 def _call(url: str, endpoint: str, file: object) -> tuple[str, str]:
     """One raw API call with `file` as the photo; returns (last event, its data)."""
     args = {
-        "colorize": [file, "default", SIZE, 1, 0.38, 1],
+        "colorize": [file, "default-v1", SIZE, 1, 0.38, 1],
         "compare": [file, SIZE, 1, 0.38],
-        "colorize_many": [[file], "default", SIZE, 1, 0.38],
-        "colorize_video": [file, "default", SIZE, True],
+        "colorize_many": [[file], "default-v1", SIZE, 1, 0.38],
+        "colorize_video": [file, "default-v1", SIZE, True],
     }[endpoint]
     with httpx.Client(timeout=120) as http:
         response = http.post(f"{url}gradio_api/call/{endpoint}", json={"data": args})
@@ -143,7 +143,7 @@ def test_one_bad_path_refuses_the_whole_batch(app_url, secret, photos):
     good = {"path": _upload(app_url, photos["gray"]), "meta": meta}
     with httpx.Client(timeout=120) as http:
         bad = {"path": str(secret), "meta": meta}
-        data = [[good, bad], "default", SIZE, 1, 0.38]
+        data = [[good, bad], "default-v1", SIZE, 1, 0.38]
         event_id = http.post(
             f"{app_url}gradio_api/call/colorize_many", json={"data": data}
         ).json()["event_id"]

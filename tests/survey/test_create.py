@@ -257,7 +257,7 @@ def test_create_with_a_random_weights_colorizer(
     cfg = CreateConfig(
         name="colorizer",
         photos=str(photos),
-        model=("default",),
+        model=("default-v1",),
         per_model=2,
         attention_checks=0,
         practice_trials=0,
@@ -265,7 +265,7 @@ def test_create_with_a_random_weights_colorizer(
         db=f"sqlite:///{tmp_path / 'survey.db'}",
     )
     summary = create_study(
-        cfg, fake_sources={"default": fakes_from_colorizer(random_colorizer, 64)}
+        cfg, fake_sources={"default-v1": fakes_from_colorizer(random_colorizer, 64)}
     )
     assert (summary.test_photos, summary.trials_per_participant) == (2, 2)
     engine: Engine = create_engine(cfg.db)

@@ -18,7 +18,7 @@ def two_runs(tmp_path_factory):
     paths, values = [], []
     for seed in (1, 2):
         keras.utils.set_random_seed(seed)
-        model = create_model("default", pretrained=False)
+        model = create_model("default-v1", pretrained=False)
         rng = np.random.default_rng(seed)
         for v in model.weights:  # BN statistics too: every variable differs
             v.assign(rng.uniform(0.5, 1.5, v.shape).astype(v.dtype))
@@ -32,8 +32,8 @@ def two_runs(tmp_path_factory):
 def test_weighted_mean_of_every_variable(two_runs, tmp_path) -> None:
     paths, (a, b) = two_runs
     out = tmp_path / "soup.weights.h5"
-    average_weights("default", paths, str(out), mix=[1, 3])
-    model = create_model("default", pretrained=False)
+    average_weights("default-v1", paths, str(out), mix=[1, 3])
+    model = create_model("default-v1", pretrained=False)
     model.load_weights(out)
     for got, x, y in zip((v.numpy() for v in model.weights), a, b, strict=True):
         np.testing.assert_allclose(got, 0.25 * x + 0.75 * y, rtol=1e-6)

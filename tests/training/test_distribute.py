@@ -516,8 +516,8 @@ def test_train_defaults_come_from_the_model_spec() -> None:
     given = resolve_config(TrainConfig(model=TINY, lr=1e-4, batch_size=8))
     assert (given.lr, given.batch_size, given.size) == (1e-4, 8, SIZE)
     # a model without train_defaults keeps the trainer's own
-    assert not get_spec("default").train_defaults
-    plain = resolve_config(TrainConfig(model="default"))
+    assert not get_spec("default-v1").train_defaults
+    plain = resolve_config(TrainConfig(model="default-v1"))
     assert (plain.lr, plain.batch_size, plain.size) == (5e-4, 16, 160)
     with pytest.raises(ValueError, match="precision"):
         resolve_config(TrainConfig(model=TINY, precision="float16"))

@@ -46,7 +46,7 @@ def photos(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("w") / "best.weights.h5"
-    create_model("default", pretrained=False).save_weights(path)
+    create_model("default-v1", pretrained=False).save_weights(path)
     return path
 
 
@@ -96,24 +96,27 @@ def test_rebalanced_cmf_weights_rare_colours() -> None:
 @pytest.mark.slow
 def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
     cfg = EvalConfig(
-        model=(f"default={weights_file}",), data=(str(photos),), size=64, semantic=False
+        model=(f"default-v1={weights_file}",),
+        data=(str(photos),),
+        size=64,
+        semantic=False,
     )
     result = evaluate(cfg)
     models = result["models"]
-    assert set(models) == {"gray", "default@w0"}
+    assert set(models) == {"gray", "default-v1@w0"}
     assert models["gray"]["cf_signed"] == 0.0 and models["gray"]["images"] == 2
-    assert models["default@w0"]["cf_signed"] > 0.0
+    assert models["default-v1@w0"]["cf_signed"] > 0.0
     assert models["gray"]["stain_rate"] == 0.0
-    rows = [r for r in result["rows"] if r["model"] == "default@w0"]
-    assert models["default@w0"]["stain_rate"] == pytest.approx(
+    rows = [r for r in result["rows"] if r["model"] == "default-v1@w0"]
+    assert models["default-v1@w0"]["stain_rate"] == pytest.approx(
         np.mean([r["stain_rate"] for r in rows])
     )
     assert "kid" not in models["gray"] and "features" not in result  # no judge
-    gain = models["default@w0"]["psnr"] - models["gray"]["psnr"]
-    assert models["default@w0"]["psnr_gain_over_gray"] == pytest.approx(gain)
+    gain = models["default-v1@w0"]["psnr"] - models["gray"]["psnr"]
+    assert models["default-v1@w0"]["psnr_gain_over_gray"] == pytest.approx(gain)
     write_report(result, tmp_path, html=False)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["config"]["weights_sha256"]["default@w0"] == file_sha256(
+    assert summary["config"]["weights_sha256"]["default-v1@w0"] == file_sha256(
         weights_file
     )
     with (tmp_path / "per_image.csv").open() as f:
@@ -124,7 +127,7 @@ def test_evaluate_writes_reports(photos, weights_file, tmp_path) -> None:
 def test_calibration_reduces_colour_as_alpha_grows(photos, weights_file) -> None:
     from core.colorizer import Colorizer
 
-    colorizer = Colorizer.load("default", weights_file)
+    colorizer = Colorizer.load("default-v1", weights_file)
     rng = np.random.default_rng(0)
     class_weights = rng.uniform(0.2, 5.0, NUM_BINS)
     rows = calibrate(colorizer, class_weights, [str(photos)], [0.0, 1.0], size=64)
@@ -192,15 +195,15 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
         "epoch,step,train_loss,val_loss,seconds\n1,5,4.0,3.5,1.0\n2,10,3.0,3.2,1.0\n"
     )
     folder = tmp_path / "weights"
-    entry = export_run(run, "default", folder=folder, prior_correction=0.5)
+    entry = export_run(run, "default-v1", folder=folder, prior_correction=0.5)
     assert entry["training"]["best_epoch"] == 2 and entry["training"]["steps"] == 10
     assert entry["sha256"] == file_sha256(folder / entry["file"])
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["default"]["prior_correction"]["alpha"] == 0.5
-    before = create_model("default", pretrained=False)
+    assert manifest["default-v1"]["prior_correction"]["alpha"] == 0.5
+    before = create_model("default-v1", pretrained=False)
     before.load_weights(weights_file)
-    after = create_model("default", pretrained=False)
-    load_weights(after, get_spec("default"), folder=folder)
+    after = create_model("default-v1", pretrained=False)
+    load_weights(after, get_spec("default-v1"), folder=folder)
     k0, b0 = before.get_layer("logits").get_weights()
     k1, b1 = after.get_layer("logits").get_weights()
     np.testing.assert_array_equal(k0, k1)
@@ -208,7 +211,7 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
     # fine-tuning from the shipped file (any copy of it) starts from the trained bias
     copy = tmp_path / "copy.weights.h5"
     copy.write_bytes((folder / entry["file"]).read_bytes())
-    tuned = create_model("default", pretrained=False)
+    tuned = create_model("default-v1", pretrained=False)
     assert load_init_weights(tuned, str(copy), weights_dir=folder) == 0.5
     bias = tuned.get_layer("logits").get_weights()[1]
     np.testing.assert_allclose(bias, b0, atol=1e-5)
@@ -221,11 +224,11 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
             "command": "python -m training.evaluate ...",
             "data": ["test"],
             "size": 256,
-            "weights_sha256": {"default": entry["sha256"]},
+            "weights_sha256": {"default-v1": entry["sha256"]},
         },
         "models": {
             "gray": {"psnr": 22.0, "auc": 0.89, "cf_signed_ratio": 0.0},
-            "default": {
+            "default-v1": {
                 "psnr": 23.5,
                 "auc": 0.91,
                 "cf_signed_ratio": 0.95,
@@ -235,12 +238,12 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
     }
     report = tmp_path / "summary.json"
     report.write_text(json.dumps(summary))
-    attached = attach_reports("default", test_report=str(report), folder=folder)
+    attached = attach_reports("default-v1", test_report=str(report), folder=folder)
     assert all(bar["met"] for bar in attached["test"]["bars"].values())
-    summary["config"]["weights_sha256"]["default"] = "0" * 64
+    summary["config"]["weights_sha256"]["default-v1"] = "0" * 64
     report.write_text(json.dumps(summary))
     with pytest.raises(ValueError, match="other weights"):
-        attach_reports("default", test_report=str(report), folder=folder)
+        attach_reports("default-v1", test_report=str(report), folder=folder)
 
 
 def _originals(images: list[np.ndarray]) -> list[dict]:
@@ -388,13 +391,13 @@ def test_evaluate_reports_semantic_agreement(
     photos, weights_file, judge, tmp_path
 ) -> None:
     cfg = EvalConfig(
-        model=(f"default={weights_file}",),
+        model=(f"default-v1={weights_file}",),
         data=(str(photos),),
         size=64,
         report=False,
     )
     result = evaluate(cfg, judge=judge)
-    for label in ("gray", "default@w0"):
+    for label in ("gray", "default-v1@w0"):
         s = result["models"][label]
         assert 0.0 <= s["top1_agree"] <= s["top5_agree"] <= 1.0
         rows = [r for r in result["rows"] if r["model"] == label]
@@ -403,9 +406,9 @@ def test_evaluate_reports_semantic_agreement(
     assert result["config"]["semantic_judge"] == judge.describe()
     # realism: the judge's features of the same pass, FD and KID against the originals
     feats = result["features"]
-    assert set(feats) == {"original", "gray", "default@w0"}
+    assert set(feats) == {"original", "gray", "default-v1@w0"}
     assert all(f.shape == (2, 1280) and f.dtype == np.float32 for f in feats.values())
-    for label in ("gray", "default@w0"):
+    for label in ("gray", "default-v1@w0"):
         s = result["models"][label]
         assert s["kid"] == realism(feats["original"], feats[label])["kid"]
         fd = frechet_distance(feats["original"], feats[label])
@@ -423,7 +426,7 @@ def test_evaluate_reports_semantic_agreement(
         np.testing.assert_array_equal(saved["gray"], feats["gray"])
     assert result["grid"] == []  # --no-report keeps no thumbnails
     assert result["config"]["command"] == (
-        f"python -m training.evaluate --model default={weights_file} "
+        f"python -m training.evaluate --model default-v1={weights_file} "
         f"--data {photos} --size 64 --no-report"
     )
 
@@ -432,7 +435,7 @@ def test_evaluate_reports_semantic_agreement(
 def test_calibration_reports_semantic_agreement(photos, weights_file, judge) -> None:
     from core.colorizer import Colorizer
 
-    colorizer = Colorizer.load("default", weights_file)
+    colorizer = Colorizer.load("default-v1", weights_file)
     class_weights = np.random.default_rng(0).uniform(0.2, 5.0, NUM_BINS)
     rows = calibrate(
         colorizer, class_weights, [str(photos)], [0.0, 1.0], size=64, judge=judge
@@ -462,9 +465,9 @@ def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> No
     other.write_bytes(weights_file.read_bytes())
     argv = [
         "--model",
-        f"default={weights_file}",
+        f"default-v1={weights_file}",
         "--model",
-        f"default={other}",
+        f"default-v1={other}",
         "--data",
         str(photos),
         "--size",
@@ -478,14 +481,14 @@ def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> No
     ]
     assert main(argv) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert list(summary["models"]) == ["gray", "default@w0", "default@other"]
+    assert list(summary["models"]) == ["gray", "default-v1@w0", "default-v1@other"]
     assert summary["models"]["gray"]["images"] == 1
     assert summary["config"]["command"] == "python -m training.evaluate " + " ".join(
         argv
     )
     assert summary["config"]["semantic"] is False
     assert not (tmp_path / "out" / "report.html").exists()
-    assert "default@other" in capsys.readouterr().out
+    assert "default-v1@other" in capsys.readouterr().out
 
 
 def test_export_gan_run_ships_the_chosen_iteration(tmp_path) -> None:
@@ -543,7 +546,7 @@ def test_record_holds_the_git_state_of_the_start(
     monkeypatch.setattr(evaluate_module, "iter_encoded", iter_encoded)
     monkeypatch.setattr(evaluate_module, "_git", fake_git)
     cfg = EvalConfig(
-        model=(f"default={weights_file}",),
+        model=(f"default-v1={weights_file}",),
         data=(str(photos),),
         size=64,
         semantic=False,
@@ -571,7 +574,7 @@ def test_hint_curve_scores_hint_models_per_hint_count(
     photos, random_v2_weights
 ) -> None:
     cfg = EvalConfig(
-        model=(f"default-v2={random_v2_weights}",),
+        model=(f"default={random_v2_weights}",),
         data=(str(photos),),
         size=64,
         semantic=False,
@@ -579,7 +582,7 @@ def test_hint_curve_scores_hint_models_per_hint_count(
         hints=(0, 3, 30),
     )
     result = evaluate(cfg)
-    [label] = [m for m in result["models"] if m.startswith("default-v2")]
+    [label] = [m for m in result["models"] if m.startswith("default")]
     curve = result["models"][label]["hint_curve"]
     assert curve["hints"] == [0, 3, 30] and curve["images"] == 2
     # K = 0 is the automatic colorization the main table scores
@@ -588,4 +591,4 @@ def test_hint_curve_scores_hint_models_per_hint_count(
     assert all(0.0 <= v <= 1.0 for v in curve["stain_rate"] + curve["auc"])
     assert "with K random hints" in format_table(result["models"])
     with pytest.raises(ValueError, match="none of the models takes hints"):
-        evaluate(EvalConfig(model=("default",), data=(str(photos),), hints=(1,)))
+        evaluate(EvalConfig(model=("default-v1",), data=(str(photos),), hints=(1,)))

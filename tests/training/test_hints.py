@@ -80,7 +80,7 @@ def test_a_hint_model_trains_on_the_pipelines_hints(photo_dir) -> None:
     assert hints.shape == (4, 64, 64, 3)
     val = next(iter(make_dataset([str(photo_dir)], pipe, training=False)))
     assert len(val) == 3 and float(tf.reduce_sum(val[2])) == 0.0
-    cfg = TrainConfig(model="default-v2", pretrained=False, size=64, batch_size=4)
+    cfg = TrainConfig(model="default", pretrained=False, size=64, batch_size=4)
     trainer = Trainer(cfg, 10, np.ones(313))
     inject = trainer.model.get_layer("hint16_inject").kernel.numpy().copy()
     first = float(trainer.train_step(*batch))

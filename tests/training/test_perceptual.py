@@ -79,7 +79,9 @@ def test_the_prior_correction_changes_the_decoded_photo(batch, rng) -> None:
 @pytest.mark.slow
 def test_trainer_adds_the_term_only_when_asked(batch) -> None:
     lightness, ab = batch
-    cfg = TrainConfig(size=SIZE, batch_size=2, lr=1e-4, pretrained=False)
+    cfg = TrainConfig(
+        model="default-v1", size=SIZE, batch_size=2, lr=1e-4, pretrained=False
+    )
     plain = Trainer(cfg, 10, np.ones(NUM_BINS))
     with_term = Trainer(
         TrainConfig(**{**cfg.__dict__, "perceptual": 2.0}), 10, np.ones(NUM_BINS)

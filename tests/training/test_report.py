@@ -23,9 +23,9 @@ def report_dir(tmp_path_factory) -> Path:
         im = Image.fromarray(getattr(skimage.data, name)())
         im.resize((im.width // 5, im.height // 5)).save(photos / f"{name}.png")
     weights = tmp_path_factory.mktemp("run") / "best.weights.h5"
-    create_model("default", pretrained=False).save_weights(weights)
+    create_model("default-v1", pretrained=False).save_weights(weights)
     cfg = EvalConfig(
-        model=(f"default={weights}",),
+        model=(f"default-v1={weights}",),
         data=(str(photos),),
         size=64,
         semantic=False,
@@ -67,13 +67,15 @@ def test_report_is_self_contained(report_dir: Path) -> None:
         assert not src.startswith("/") and ".." not in src
         assert (report_dir / src).is_file(), src
     assert "plots/auc_curves.png" in srcs and "plots/colorfulness.png" in srcs
-    assert "images/000-default-run0.jpg" in srcs and "images/001-original.jpg" in srcs
+    assert (
+        "images/000-default-v1-run0.jpg" in srcs and "images/001-original.jpg" in srcs
+    )
     with Image.open(report_dir / "images/000-original.jpg") as im:
         assert max(im.size) <= 256
     # the run's record and every model's figures are on the page
     config = summary["config"]
     assert config["commit"] in page
-    assert config["weights_sha256"]["default@run0"] in page
+    assert config["weights_sha256"]["default-v1@run0"] in page
     assert "--no-semantic" in config["command"]
     for label, s in summary["models"].items():
         assert label in page
@@ -190,7 +192,7 @@ def test_results_table_numbers_come_from_summaries(
 ) -> None:
     synthetic = tmp_path / "synthetic" / "summary.json"
     synthetic.parent.mkdir()
-    synthetic.write_text(json.dumps(_synthetic_summary("default")))
+    synthetic.write_text(json.dumps(_synthetic_summary("default-v1")))
     out = tmp_path / "docs" / "results.md"
     argv = [str(report_dir / "summary.json"), str(synthetic), "--out", str(out)]
     assert results_table_main(argv) == 0
@@ -243,7 +245,7 @@ def test_results_table_renders_summaries_without_the_new_figures(
     tmp_path: Path, capsys
 ) -> None:
     # a summary written before stain rate, KID and FD existed
-    old = _synthetic_summary("default")
+    old = _synthetic_summary("default-v1")
     for figures in old["models"].values():
         for key in ("stain_rate", "kid", "kid_std", "fd"):
             del figures[key]
@@ -277,3 +279,40 @@ def test_results_table_rejects_other_json(tmp_path: Path, capsys) -> None:
     bad.write_text(json.dumps({"epochs": 3}))
     assert results_table_main([str(bad)]) == 2
     assert "not a summary.json" in capsys.readouterr().err
+
+
+def test_results_table_shows_renamed_models_under_todays_names(
+    tmp_path: Path, capsys
+) -> None:
+    # a report with two models whose names were swapped since: both renames at once
+    summary = _synthetic_summary("default-v2")
+    summary["models"]["default"] = dict(summary["models"]["default-v2"], psnr=21.5)
+    summary["config"]["weights_sha256"] = {"default-v2": "a" * 64, "default": "b" * 64}
+    path = tmp_path / "r" / "summary.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(summary))
+    argv = [
+        str(path),
+        "--rename",
+        "default-v2=default",
+        "--rename",
+        "default=default-v1",
+    ]
+    assert results_table_main(argv) == 0
+    text = capsys.readouterr().out
+    header, _, *body = _table_rows(text)
+    shown = {row[1]: dict(zip(header, row, strict=True)) for row in body}
+    assert set(shown) == {"gray", "default", "default-v1"}
+    assert shown["default"]["PSNR (dB)"] == "24.12"
+    assert shown["default-v1"]["PSNR (dB)"] == "21.50"
+    assert "`default-v2` as `default`, `default` as `default-v1`" in text
+    assert f"weights SHA-256, default-v1: `{'b' * 64}`" in text
+
+
+@pytest.mark.parametrize("bad", ["default", "=x", "a=", "a=b a=c"])
+def test_results_table_rejects_a_malformed_rename(tmp_path: Path, capsys, bad) -> None:
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(_synthetic_summary("m")))
+    renames = [x for item in bad.split() for x in ("--rename", item)]
+    assert results_table_main([str(path), *renames]) == 2
+    assert "--rename" in capsys.readouterr().err

@@ -188,7 +188,7 @@ def test_classification_loss_prefers_the_true_bin() -> None:
 
 def _trainer(tmp_path: Path, **options) -> Trainer:
     cfg = TrainConfig(
-        model="default",
+        model="default-v1",
         out=str(tmp_path),
         size=SIZE,
         batch_size=2,
@@ -301,14 +301,14 @@ def test_checkpoint_of_the_previous_format_still_loads(tmp_path, batch) -> None:
 @pytest.mark.slow
 def test_init_encoder_copies_the_encoder_into_a_wider_decoder(tmp_path) -> None:
     keras.utils.set_random_seed(0)
-    trained = create_model("default", pretrained=False)
+    trained = create_model("default-v1", pretrained=False)
     for w in trained.get_layer("encoder").weights:
         w.assign(w + 0.5)  # an encoder no fresh build could give
     path = tmp_path / "trained.weights.h5"
     trained.save_weights(path)
-    wide = create_model("default", pretrained=False, decoder_widths=(64, 32, 32, 32))
+    wide = create_model("default-v1", pretrained=False, decoder_widths=(64, 32, 32, 32))
     fresh = [w.numpy() for w in wide.get_layer("logits").weights]
-    load_init_encoder(wide, str(path), "default")
+    load_init_encoder(wide, str(path), "default-v1")
     for got, want in zip(
         wide.get_layer("encoder").weights,
         trained.get_layer("encoder").weights,
@@ -320,22 +320,24 @@ def test_init_encoder_copies_the_encoder_into_a_wider_decoder(tmp_path) -> None:
     # the wide model's file does not hold the registered architecture
     wide.save_weights(tmp_path / "wide.weights.h5")
     with pytest.raises(ValueError, match="does not hold model") as err:
-        load_init_encoder(wide, str(tmp_path / "wide.weights.h5"), "default")
+        load_init_encoder(wide, str(tmp_path / "wide.weights.h5"), "default-v1")
     assert "\n" not in str(err.value)
     with pytest.raises(FileNotFoundError, match="no such file"):
-        load_init_encoder(wide, str(tmp_path / "missing.weights.h5"), "default")
+        load_init_encoder(wide, str(tmp_path / "missing.weights.h5"), "default-v1")
 
 
 def test_init_encoder_names_its_source_model_or_takes_the_trained_one() -> None:
-    got = model_and_file("default=core/weights/default.weights.h5", "default-wide")
-    assert got == ("default", "core/weights/default.weights.h5")
+    got = model_and_file(
+        "default-v1=core/weights/default-v1.weights.h5", "default-wide"
+    )
+    assert got == ("default-v1", "core/weights/default-v1.weights.h5")
     assert model_and_file("runs/x/best.weights.h5", "default-wide") == (
         "default-wide",
         "runs/x/best.weights.h5",
     )
     # '=' in a file name that names no model stays part of the file name
-    assert model_and_file("runs/lr=1e-4/best.weights.h5", "default") == (
-        "default",
+    assert model_and_file("runs/lr=1e-4/best.weights.h5", "default-v1") == (
+        "default-v1",
         "runs/lr=1e-4/best.weights.h5",
     )
 
@@ -464,7 +466,7 @@ def test_main_lets_a_bug_keep_its_traceback(tmp_path, monkeypatch) -> None:
 
 @pytest.mark.parametrize(
     ("model", "stride"),
-    [("default", 2), ("default-v2", 4), ("vgg16-cls", 4), ("default-reg", None)],
+    [("default-v1", 2), ("default", 4), ("vgg16-cls", 4), ("default-reg", None)],
 )
 def test_rebalancing_prior_is_counted_at_the_model_output_stride(
     photo_dir, tmp_path, model, stride
