@@ -144,6 +144,14 @@ class TrainConfig:
         default=True,
         metadata={"help": "shuffle shards and photos (--no-shuffle: file order)"},
     )
+    hint_spread: bool = field(
+        default=False,
+        metadata={
+            "help": "keep the hints' untrained vote around them (HintEvidence's "
+            "spread, always on at inference) in training too; off by default, so "
+            "the network learns to spread hints itself (docs/design.md 4.4)"
+        },
+    )
     seed: int = 0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.models import create_model, get_spec
+from core.models.unet import HintEvidence
 from training.adversarial import AdversarialTerm
 from training.checkpoint import Checkpoints
 from training.distribute import worker_count
@@ -51,6 +52,15 @@ class _WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup": self.warmup, "total": self.total}
 
 
+def _hint_spread_off(model: keras.Model) -> None:
+    """Turn off the hints' vote around them (`HintEvidence.spread`) in this training
+    model; it has no weights, so the saved weights are those of a model with it on.
+    A hint's evidence where it lies stays (docs/design.md 4.4)."""
+    for layer in model.layers:
+        if isinstance(layer, HintEvidence):
+            layer.spread = 0.0
+
+
 class Trainer:
     """Owns the model, its optimizers, the loss and the distributed step.
 
@@ -80,6 +90,8 @@ class Trainer:
         try:
             with self.strategy.scope():
                 self.model = create_model(cfg.model, **options)
+                if not cfg.hint_spread:
+                    _hint_spread_off(self.model)
                 self._build_state(cfg, total_steps, class_weights)
         finally:
             keras.config.set_dtype_policy(previous_policy)

@@ -93,3 +93,30 @@ def test_a_hint_model_trains_on_the_pipelines_hints(photo_dir) -> None:
         > 0
     )
     assert np.isfinite(float(trainer.eval_step(lightness, target)))
+
+
+def test_training_leaves_the_untrained_hint_vote_out_unless_asked(photo_dir) -> None:
+    pipe = PipelineConfig(size=64, output_stride=4, batch_size=4, hints=True)
+    lightness, target, hints = next(
+        iter(make_dataset([str(photo_dir)], pipe, training=True, seed=1))
+    )
+    assert float(tf.reduce_sum(hints[..., 2])) > 0  # some crops carry hints
+    cfg = TrainConfig(model="default", pretrained=False, size=64, batch_size=4)
+    plain = Trainer(cfg, 10, np.ones(313))
+    voting = Trainer(
+        TrainConfig(**{**cfg.__dict__, "hint_spread": True}), 10, np.ones(313)
+    )
+    assert plain.model.get_layer("hint_evidence").spread == 0.0
+    assert voting.model.get_layer("hint_evidence").spread > 0.0
+    voting.model.set_weights(plain.model.get_weights())
+    # the same weights: with hints the vote changes the logits, without it does not
+    inputs = plain.model_inputs(lightness, hints)
+    out_plain = plain.model(inputs, training=False).numpy()
+    out_voting = voting.model(inputs, training=False).numpy()
+    assert np.abs(out_plain - out_voting).max() > 1.0
+    no_hints = plain.model_inputs(lightness, None)
+    np.testing.assert_allclose(
+        plain.model(no_hints, training=False).numpy(),
+        voting.model(no_hints, training=False).numpy(),
+        atol=1e-5,
+    )
