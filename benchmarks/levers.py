@@ -212,21 +212,21 @@ def _network_levers(repeats: int) -> dict[str, Any]:
     traced = _network(fp32)
     return {
         "xla": _pair(
-            "default network, 256x256, batch 1",
+            "default-v1 network, 256x256, batch 1",
             ("tf.function", traced),
             ("tf.function(jit_compile=True)", _network(fp32, jit=True)),
             repeats,
             kept=False,
         ),
         "decode_in_graph": _pair(
-            "default network and annealed mean, 160x256 (a 1 MP photo)",
+            "default-v1 network and annealed mean, 160x256 (a 1 MP photo)",
             ("logits to numpy, decode_logits", _decoding(fp32, in_graph=False)),
             ("softmax and bin centres inside the traced graph", _decoding(fp32, True)),
             repeats,
             kept=True,
         ),
         "bf16_inference": _pair(
-            "default network, 256x256, batch 1",
+            "default-v1 network, 256x256, batch 1",
             ("float32", traced),
             ("mixed bfloat16", _network(_bf16_default())),
             repeats,
@@ -268,7 +268,10 @@ def network_settings() -> dict[str, Any]:
         "oneDNN off": ({"TF_ENABLE_ONEDNN_OPTS": "0"}, 0),
         "1 intra-op thread, 1 inter-op": ({}, 1),
     }
-    out: dict[str, Any] = {"what": "default network, 256x256, batch 1", "settings": {}}
+    out: dict[str, Any] = {
+        "what": "default-v1 network, 256x256, batch 1",
+        "settings": {},
+    }
     root = Path(__file__).resolve().parents[1]
     for name, (env, threads) in settings.items():
         done = subprocess.run(

@@ -165,6 +165,12 @@ class HintEvidence(layers.Layer):
         return ops.maximum(1.0 - ops.abs(pos - k), 0.0)
 
     def call(self, logits, hint_ab, hint_mask, l_norm=None):
+        # the evidence in float32 whatever the policy (mixed bfloat16 or float16
+        # would round the bin distances and log q), added in the logits' dtype
+        hint_ab = ops.cast(hint_ab, "float32")
+        hint_mask = ops.cast(hint_mask, "float32")
+        if l_norm is not None:
+            l_norm = ops.cast(l_norm, "float32")
         s = self.stride
         m = ops.average_pool(hint_mask, s, s, padding="valid")
         safe_m = ops.maximum(m, 1e-6)

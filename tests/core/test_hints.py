@@ -26,7 +26,7 @@ def photo() -> Image.Image:
 
 @pytest.fixture(scope="module")
 def v2_from_shipped() -> tuple[keras.Model, keras.Model]:
-    """default with the shipped default's layers copied in, and that default."""
+    """default with default-v1's shipped layers copied in, and default-v1."""
     v1 = create_model("default-v1", pretrained=False)
     load_init_weights(v1, str(WEIGHTS_DIR / "default-v1.weights.h5"))
     v2 = create_model("default", pretrained=False)
@@ -63,7 +63,9 @@ def test_v2_starts_as_the_shipped_model_with_logits_at_stride_4(
     assert np.all(hinted[0][covered].argmax(-1) == nearest)
 
 
-def _one_hint_on_two_lightnesses(spread: float, sigma: float = 2.0):
+def _one_hint_on_two_lightnesses(
+    spread: float, sigma: float = 2.0, dtype: str = "float32"
+):
     """HintEvidence on zero logits (1, 16, 16, 313) of a 64 x 64 input whose left
     half has L/100 = 0.3 and right half 0.8, with one blue hint at cell (8, 3) on the
     left. Returns the new logits (16, 16, 313) and the hint's nearest bin."""
@@ -73,9 +75,9 @@ def _one_hint_on_two_lightnesses(spread: float, sigma: float = 2.0):
     mask = np.zeros((1, 64, 64, 1), np.float32)
     ab[0, 32:36, 12:16] = (0.2, -0.5)
     mask[0, 32:36, 12:16] = 1.0
-    layer = HintEvidence(4, spread=spread, sigma=sigma, bands=6)
+    layer = HintEvidence(4, spread=spread, sigma=sigma, bands=6, dtype=dtype)
     logits = np.zeros((1, 16, 16, 313), np.float32)
-    out = np.asarray(layer(logits, ab, mask, l_norm))[0]
+    out = np.asarray(keras.ops.cast(layer(logits, ab, mask, l_norm), "float32"))[0]
     nearest = np.argmin(((bin_centers() - (22.0, -55.0)) ** 2).sum(-1))
     return out, nearest
 
@@ -90,6 +92,14 @@ def test_hint_evidence_spreads_a_hint_over_its_lightness_only() -> None:
     np.testing.assert_array_equal(out[8, 9], 0.0)
     np.testing.assert_allclose(out[0, 15], 0.0)
     assert np.abs(out[15, 3]).max() < 1e-3 * np.abs(out[8, 5]).max()
+
+
+def test_hint_evidence_computes_in_float32_under_mixed_precision() -> None:
+    # a mixed policy hands the layer bfloat16 inputs; its evidence is float32 math
+    exact, nearest = _one_hint_on_two_lightnesses(spread=3.0)
+    mixed, _ = _one_hint_on_two_lightnesses(spread=3.0, dtype="mixed_bfloat16")
+    assert mixed[8, 3].argmax() == nearest and mixed[8, 5].argmax() == nearest
+    np.testing.assert_allclose(mixed, exact, rtol=2e-2, atol=0.5)
 
 
 def test_hint_evidence_without_hints_or_spread_leaves_other_cells_alone() -> None:
