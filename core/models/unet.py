@@ -171,6 +171,19 @@ class HintEvidence(layers.Layer):
         hint_mask = ops.cast(hint_mask, "float32")
         if l_norm is not None:
             l_norm = ops.cast(l_norm, "float32")
+        # without any hint in the batch the logits pass unchanged, and the evidence
+        # (a distance to every bin per cell, the blurred grid) is not computed
+        return ops.cond(
+            ops.any(hint_mask > 0),
+            lambda: (
+                logits
+                + ops.cast(self._evidence(hint_ab, hint_mask, l_norm), logits.dtype)
+            ),
+            lambda: logits,
+        )
+
+    def _evidence(self, hint_ab, hint_mask, l_norm):
+        """The hints' evidence, float32 (B, h, w, 313), added to the logits."""
         s = self.stride
         m = ops.average_pool(hint_mask, s, s, padding="valid")
         safe_m = ops.maximum(m, 1e-6)
@@ -197,7 +210,7 @@ class HintEvidence(layers.Layer):
             )
             vote = self.spread * ops.minimum(w, 1.0) * (1.0 - ops.minimum(m, 1.0))
             evidence = evidence + vote * self._log_q(spread_ab, self.ab_sigma)
-        return logits + ops.cast(evidence, logits.dtype)
+        return evidence
 
     def compute_output_shape(self, logits_shape, *_shapes):
         return logits_shape
