@@ -65,6 +65,7 @@ from core.colorizer import Colorizer
 from core.config import add_dataclass_args, dataclass_from_args
 from core.models import create_model, get_spec, list_models
 from core.models.registry import ModelSpec
+from core.models.unet import automatic_model
 from core.weights import read_manifest
 from training.data import PipelineConfig, make_dataset
 from training.losses import classification_loss, regression_loss
@@ -242,7 +243,9 @@ def traced_network(model: keras.Model, spec: ModelSpec, batch: int, side: int):
 
     Returns (concrete function, call() -> None). Inputs: normalised luma float32
     (batch, side, side, 1), plus noise (batch, noise_dim) for sampling models, plus
-    empty hint maps (batch, side, side, 2) and (batch, side, side, 1) for hint models.
+    empty hint maps (batch, side, side, 2) and (batch, side, side, 1) for hint models,
+    through `automatic_model` (without the hints' evidence, zero without hints), as
+    the Colorizer runs automatic colorization.
     """
     rng = np.random.default_rng(0)
     inputs = [rng.uniform(0, 1, (batch, side, side, 1)).astype(np.float32)]
@@ -252,9 +255,10 @@ def traced_network(model: keras.Model, spec: ModelSpec, batch: int, side: int):
         inputs.append(np.zeros((batch, side, side, 2), np.float32))
         inputs.append(np.zeros((batch, side, side, 1), np.float32))
     tensors = [tf.constant(x) for x in inputs]
+    net = automatic_model(model)  # as the Colorizer runs it without hints
 
     def forward(*xs: tf.Tensor) -> tf.Tensor:
-        return model(list(xs) if len(xs) > 1 else xs[0], training=False)
+        return net(list(xs) if len(xs) > 1 else xs[0], training=False)
 
     graph = tf.function(forward, autograph=False).get_concrete_function(
         *[tf.TensorSpec(x.shape, tf.float32) for x in inputs]
@@ -323,7 +327,8 @@ def _bench_models(plan: _Plan) -> dict[str, Any]:
             x = tf.constant(x.astype(np.float32))
             if spec.hints:  # empty hint maps, as the Colorizer gives without hints
                 x = [x, tf.zeros((1, side, side, 2)), tf.zeros((1, side, side, 1))]
-            calls[1]["eager"] = lambda m=model, x=x: m(x, training=False).numpy()
+            auto = automatic_model(model)
+            calls[1]["eager"] = lambda m=auto, x=x: m(x, training=False).numpy()
         entries[name] = entry
         log.info("built %s (%d parameters)", name, entry["params"])
     best: dict[str, float] = {}

@@ -54,6 +54,7 @@ from core.imageio import (
 )
 from core.models import create_model, get_spec
 from core.models.registry import AB_SCALE, ModelSpec
+from core.models.unet import automatic_model
 from core.quantize import ANNEALED_T, NUM_BINS, bin_centers, decode_logits
 from core.types import FloatArray, UInt8Array
 from core.weights import load_weights
@@ -600,8 +601,8 @@ class Colorizer:
         hints: list[tuple[FloatArray, FloatArray]] | None = None,
     ) -> FloatArray:
         inputs = self._network_inputs(luma, shape, seeds, hints)
-        out = self._graph([a.shape for a in inputs], decode=False)(*inputs)
-        return np.asarray(out, dtype=np.float32)
+        graph = self._graph([a.shape for a in inputs], False, self._hinted(inputs))
+        return np.asarray(graph(*inputs), dtype=np.float32)
 
     def _predict_chroma(
         self,
@@ -620,21 +621,30 @@ class Colorizer:
             raw = self._predict_raw(luma, shape, seeds, hints)
             return self.output_to_chroma(raw, temperature)
         inputs = self._network_inputs(luma, shape, seeds, hints)
-        graph = self._graph([a.shape for a in inputs], decode=True)
+        graph = self._graph([a.shape for a in inputs], True, self._hinted(inputs))
         out = graph(*inputs, np.float32(temperature))
         return np.asarray(out, dtype=np.float32)
 
-    def _graph(self, shapes: list[tuple[int, ...]], decode: bool) -> Callable:
+    def _hinted(self, inputs: list[FloatArray]) -> bool:
+        """Whether these network inputs carry a hint (the mask, last, is not 0)."""
+        return bool(self.spec.hints and np.any(inputs[-1] > 0))
+
+    def _graph(
+        self, shapes: list[tuple[int, ...]], decode: bool, hinted: bool = True
+    ) -> Callable:
         """The network traced for inputs of exactly these shapes (cached).
+
+        hinted: False when no input carries a hint: the graph then leaves out the
+        hints' evidence, which is zero (`core.models.unet.automatic_model`).
 
         decode: the graph also takes the temperature (a scalar) and returns the
         annealed-mean ab (B, h, w, 2) instead of the logits.
         """
-        key = (tuple(tuple(s) for s in shapes), decode)
+        key = (tuple(tuple(s) for s in shapes), decode, hinted)
         with self._graphs_lock:
             graph = self._graphs.get(key)
             if graph is None:
-                graph = self._trace(key[0], decode)
+                graph = self._trace(key[0], decode, hinted)
                 if len(self._graphs) >= _GRAPH_CACHE:
                     self._graphs.pop(next(iter(self._graphs)))
                 self._graphs[key] = graph
@@ -645,8 +655,10 @@ class Colorizer:
 
         return call
 
-    def _trace(self, shapes: tuple[tuple[int, ...], ...], decode: bool) -> Callable:
-        model = self.model
+    def _trace(
+        self, shapes: tuple[tuple[int, ...], ...], decode: bool, hinted: bool = True
+    ) -> Callable:
+        model = self.model if hinted else automatic_model(self.model)
         centers = tf.constant(bin_centers())
 
         def plain(*inputs: tf.Tensor) -> tf.Tensor:

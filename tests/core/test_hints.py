@@ -10,7 +10,7 @@ from PIL import Image
 from core.colorizer import HINT_PATCH, HintError, hint_maps
 from core.colorspace import rgb_to_lab
 from core.models import create_model
-from core.models.unet import HintEvidence
+from core.models.unet import HintEvidence, automatic_model
 from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
 from training.init_weights import load_init_weights
@@ -190,3 +190,28 @@ def test_suggest_gives_the_most_likely_colours_at_the_points_lightness(
         hint_colorizer.suggest(photo, 40, 128, size=SIZE)
     with pytest.raises(ValueError, match="k must be"):
         hint_colorizer.suggest(photo, 1, 1, k=0, size=SIZE)
+
+
+def test_automatic_colorization_leaves_out_the_zero_evidence(hint_colorizer, photo):
+    model = hint_colorizer.model
+    auto = automatic_model(model)
+    assert "hint_evidence" not in {layer.name for layer in auto.layers}
+    assert automatic_model(create_model("default-v1", pretrained=False)).name == (
+        "default_v1"
+    )
+    rng = np.random.default_rng(0)
+    l_norm = rng.uniform(0, 1, (1, SIZE, SIZE, 1)).astype(np.float32)
+    zeros_ab = np.zeros((1, SIZE, SIZE, 2), np.float32)
+    zeros_mask = np.zeros((1, SIZE, SIZE, 1), np.float32)
+    full = model([l_norm, zeros_ab, zeros_mask], training=False).numpy()
+    np.testing.assert_array_equal(
+        auto([l_norm, zeros_ab, zeros_mask], training=False).numpy(), full
+    )
+    # the Colorizer takes that path without hints and the whole network with them
+    plain = np.asarray(hint_colorizer.colorize(photo, size=SIZE))
+    hinted = np.asarray(
+        hint_colorizer.colorize(photo, size=SIZE, hints=[(40, 60, (30, 80, 220))])
+    )
+    keys = {key[2] for key in hint_colorizer._graphs}
+    assert keys == {False, True}
+    assert np.abs(plain.astype(int) - hinted.astype(int)).max() > 0
