@@ -27,6 +27,7 @@ from pathlib import Path
 
 from benchmarks.markdown import command_line, emit
 from core.cli import run_main
+from core.weights import read_manifest
 from training.report import format_value, format_with_std
 
 __all__ = [
@@ -104,6 +105,16 @@ def _report_name(path: Path) -> str:
     return path.name.removesuffix(".json").removesuffix(".summary")
 
 
+def _shown_name(label: str, summary: dict, renames: dict[str, str]) -> str:
+    """The name a report's model label is shown under: renamed, unless its weights
+    are the ones shipped under that very name now (a report made after the rename)."""
+    if label not in renames:
+        return label
+    sha = (summary["config"].get("weights_sha256") or {}).get(label)
+    shipped = read_manifest().get(label, {}).get("sha256")
+    return label if sha and sha == shipped else renames[label]
+
+
 def _hint_curves(reports: list[tuple[str, dict]], renames: dict[str, str]) -> list[str]:
     """Tables of the hint models' figures with K random hints per photo
     (`training.evaluate --hints`), one row per K; none when no report has them."""
@@ -116,7 +127,7 @@ def _hint_curves(reports: list[tuple[str, dict]], renames: dict[str, str]) -> li
             auto = s.get("psnr")
             lines += [
                 f"### {_cell(_report_name(path))}: "
-                f"{_cell(renames.get(label, label))} with K random hints",
+                f"{_cell(_shown_name(label, summary, renames))} with K random hints",
                 "",
                 "Each hint: a random point, the original's mean colour over the 5x5 "
                 "square there; K = 0 is the automatic row above.",
@@ -180,8 +191,9 @@ def results_markdown(
         changed = ", ".join(f"`{old}` as `{new}`" for old, new in renames.items())
         lines += [
             "Models are shown under today's names; in the reports (and their "
-            f"commands below) they had their names of then: {changed}. The weights' "
-            "SHA-256 under each report tells which file was measured.",
+            f"commands below) they had their names of then: {changed}; a report "
+            "whose weights are those shipped under the name now keeps it. The "
+            "weights' SHA-256 under each report tells which file was measured.",
             "",
         ]
     header = ["report", "model", "photos", *(h for _, h, _ in COLUMNS)]
@@ -193,7 +205,7 @@ def results_markdown(
             s = models[label]
             cells = [
                 _report_name(path),
-                renames.get(label, label),
+                _shown_name(label, summary, renames),
                 format_value(s.get("images"), "count"),
                 *(
                     format_with_std(s.get(key), s.get(STD_KEYS.get(key, "")), kind)
@@ -216,7 +228,7 @@ def results_markdown(
         lines.append(f"- data: `{' '.join(map(str, config.get('data', [])))}`")
         lines.append(f"- size: {config.get('size', '')}")
         for label, sha in (config.get("weights_sha256") or {}).items():
-            shown = renames.get(label, label)
+            shown = _shown_name(label, summary, renames)
             lines.append(f"- weights SHA-256, {shown}: `{sha or 'unknown'}`")
         if config.get("prior_sha256"):
             lines.append(

@@ -316,3 +316,17 @@ def test_results_table_rejects_a_malformed_rename(tmp_path: Path, capsys, bad) -
     renames = [x for item in bad.split() for x in ("--rename", item)]
     assert results_table_main([str(path), *renames]) == 2
     assert "--rename" in capsys.readouterr().err
+
+
+def test_a_report_of_the_weights_shipped_now_keeps_its_name(tmp_path, capsys) -> None:
+    from core.weights import read_manifest
+
+    summary = _synthetic_summary("default")
+    shipped = read_manifest()["default"]["sha256"]
+    summary["config"]["weights_sha256"] = {"default": shipped}
+    path = tmp_path / "r" / "summary.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(summary))
+    assert results_table_main([str(path), "--rename", "default=default-v1"]) == 0
+    header, _, *body = _table_rows(capsys.readouterr().out)
+    assert [row[1] for row in body] == ["gray", "default"]
