@@ -134,6 +134,7 @@ def test_hint_maps_place_each_hint_on_its_network_pixels() -> None:
     assert corner.sum() == (HINT_PATCH // 2 + 1) ** 2
 
 
+@pytest.mark.slow
 def test_colorize_with_hints_moves_the_colour_and_checks_points(
     hint_colorizer, photo
 ) -> None:
@@ -192,6 +193,7 @@ def test_suggest_gives_the_most_likely_colours_at_the_points_lightness(
         hint_colorizer.suggest(photo, 1, 1, k=0, size=SIZE)
 
 
+@pytest.mark.slow
 def test_automatic_colorization_leaves_out_the_zero_evidence(hint_colorizer, photo):
     model = hint_colorizer.model
     auto = automatic_model(model)

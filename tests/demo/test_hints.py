@@ -226,6 +226,7 @@ def test_adding_needs_a_point_and_a_colour(photos):
         h.load_hints(h.HintState(), photos["gray"])
 
 
+@pytest.mark.slow
 def test_a_trained_hint_turns_a_white_region_blue(trained_hint_colorizer, tmp_path):
     """The white cup of scikit-image's coffee photo, hinted blue."""
     import skimage.data

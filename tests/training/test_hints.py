@@ -95,6 +95,7 @@ def test_a_hint_model_trains_on_the_pipelines_hints(photo_dir) -> None:
     assert np.isfinite(float(trainer.eval_step(lightness, target)))
 
 
+@pytest.mark.slow
 def test_training_leaves_the_untrained_hint_vote_out_unless_asked(photo_dir) -> None:
     pipe = PipelineConfig(size=64, output_stride=4, batch_size=4, hints=True)
     lightness, target, hints = next(
