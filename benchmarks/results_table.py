@@ -105,21 +105,25 @@ def _report_name(path: Path) -> str:
     return path.name.removesuffix(".json").removesuffix(".summary")
 
 
-def _shown_name(label: str, summary: dict, renames: dict[str, str]) -> str:
-    """The name a report's model label is shown under: renamed, unless its weights
-    are the ones shipped under that very name now (a report made after the rename)."""
-    if label not in renames:
-        return label
-    sha = (summary["config"].get("weights_sha256") or {}).get(label)
-    shipped = read_manifest().get(label, {}).get("sha256")
-    return label if sha and sha == shipped else renames[label]
+def _report_names(
+    summary: dict, renames: dict[str, str], shipped: dict[str, str]
+) -> dict[str, str]:
+    """{model label in a report: name shown} for the labels `renames` changes: a
+    label keeps its name when its weights are the ones shipped under that very name
+    now (a report made after the rename). shipped: {model name: SHA-256 of its
+    shipped weights}."""
+    shas = summary["config"].get("weights_sha256") or {}
+    return {
+        old: old if shas.get(old) and shas.get(old) == shipped.get(old) else new
+        for old, new in renames.items()
+    }
 
 
-def _hint_curves(reports: list[tuple[str, dict]], renames: dict[str, str]) -> list[str]:
+def _hint_curves(reports: list[tuple[Path, dict, dict[str, str]]]) -> list[str]:
     """Tables of the hint models' figures with K random hints per photo
     (`training.evaluate --hints`), one row per K; none when no report has them."""
     lines: list[str] = []
-    for path, summary in reports:
+    for path, summary, names in reports:
         for label, s in summary["models"].items():
             curve = s.get("hint_curve")
             if not curve:
@@ -127,7 +131,7 @@ def _hint_curves(reports: list[tuple[str, dict]], renames: dict[str, str]) -> li
             auto = s.get("psnr")
             lines += [
                 f"### {_cell(_report_name(path))}: "
-                f"{_cell(_shown_name(label, summary, renames))} with K random hints",
+                f"{_cell(names.get(label, label))} with K random hints",
                 "",
                 "Each hint: a random point, the original's mean colour over the 5x5 "
                 "square there; K = 0 is the automatic row above.",
@@ -156,6 +160,11 @@ def results_markdown(
     renames: {name in the reports: name shown}, for models renamed since.
     """
     renames = renames or {}
+    shipped = (
+        {name: entry.get("sha256") for name, entry in read_manifest().items()}
+        if renames
+        else {}
+    )
     reports = []
     for path in paths:
         try:
@@ -167,7 +176,7 @@ def results_markdown(
                 f"{path} is not a summary.json of training.evaluate "
                 "(no 'models' or 'config')"
             )
-        reports.append((path, summary))
+        reports.append((path, summary, _report_names(summary, renames, shipped)))
 
     lines = [
         "# Evaluation results",
@@ -199,13 +208,13 @@ def results_markdown(
     header = ["report", "model", "photos", *(h for _, h, _ in COLUMNS)]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("| " + " | ".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + " |")
-    for path, summary in reports:
+    for path, summary, names in reports:
         models = summary["models"]
         for label in sorted(models, key=lambda label: label != GRAY):
             s = models[label]
             cells = [
                 _report_name(path),
-                _shown_name(label, summary, renames),
+                names.get(label, label),
                 format_value(s.get("images"), "count"),
                 *(
                     format_with_std(s.get(key), s.get(STD_KEYS.get(key, "")), kind)
@@ -214,10 +223,10 @@ def results_markdown(
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines.append("")
-    lines += _hint_curves(reports, renames)
+    lines += _hint_curves(reports)
     lines.append("## Sources")
     lines.append("")
-    for path, summary in reports:
+    for path, summary, names in reports:
         config = summary["config"]
         lines.append(f"### {_cell(_report_name(path))}")
         lines.append("")
@@ -228,7 +237,7 @@ def results_markdown(
         lines.append(f"- data: `{' '.join(map(str, config.get('data', [])))}`")
         lines.append(f"- size: {config.get('size', '')}")
         for label, sha in (config.get("weights_sha256") or {}).items():
-            shown = _shown_name(label, summary, renames)
+            shown = names.get(label, label)
             lines.append(f"- weights SHA-256, {shown}: `{sha or 'unknown'}`")
         if config.get("prior_sha256"):
             lines.append(
