@@ -20,6 +20,8 @@ __all__ = [
     "nearest_bin",
     "rebalance_weights",
     "smooth_prior",
+    "bin_sq_distances_tf",
+    "soft_encode_sparse_tf",
     "soft_encode_tf",
 ]
 
@@ -88,19 +90,52 @@ def nearest_bin(ab: FloatArray) -> IntArray:
     return out.reshape(ab.shape[:-1])
 
 
+def bin_sq_distances_tf(ab: tf.Tensor) -> tf.Tensor:
+    """Squared distance from each ab value to every bin centre.
+
+    ab: float32 (..., 2) in CIE units. Returns float32 (..., 313).
+
+    Computed as |ab|^2 - 2 ab.c + |c|^2, one small matrix product, instead of the
+    difference to every centre (a (..., 313, 2) tensor): about 6x faster on a CPU. The
+    rounding error (about 1e-3 for |ab| near 100) matters only to distances that tie.
+    """
+    centers = tf.constant(_CENTERS)
+    ab = tf.convert_to_tensor(ab, tf.float32)
+    cross = tf.tensordot(ab, tf.transpose(centers), axes=1)
+    return (
+        tf.reduce_sum(tf.square(ab), axis=-1, keepdims=True)
+        - 2.0 * cross
+        + tf.reduce_sum(tf.square(centers), axis=-1)
+    )
+
+
+def soft_encode_sparse_tf(ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The soft encoding of ab as its SOFT_K nearest bins and their weights.
+
+    ab: float32 (..., 2) in CIE units.
+    Returns (idx, w): int32 (..., 5) bin indices, nearest first (so idx[..., 0] is the
+    nearest bin), and float32 (..., 5) Gaussian weights (sigma 5) summing to 1.
+    The bins are chosen on `bin_sq_distances_tf`; the weights use the exact distances
+    to the chosen centres.
+    """
+    ab = tf.convert_to_tensor(ab, tf.float32)
+    _, idx = tf.math.top_k(-bin_sq_distances_tf(ab), k=SOFT_K)
+    chosen = tf.gather(tf.constant(_CENTERS), idx)  # (..., 5, 2)
+    d2 = tf.reduce_sum(tf.square(ab[..., None, :] - chosen), axis=-1)
+    # shift by the nearest distance: far from every centre exp() underflows to 0/0
+    d2 = d2 - tf.reduce_min(d2, axis=-1, keepdims=True)
+    w = tf.exp(-d2 / (2.0 * SOFT_SIGMA**2))
+    return idx, w / tf.reduce_sum(w, axis=-1, keepdims=True)
+
+
 def soft_encode_tf(ab: tf.Tensor) -> tf.Tensor:
     """Soft-encode ab targets over the 313 bins (5 nearest, Gaussian sigma 5).
 
     ab: float32 (B, H, W, 2) in CIE units.
-    Returns float32 (B, H, W, 313), each pixel's weights summing to 1.
+    Returns float32 (B, H, W, 313), each pixel's weights summing to 1. The loss uses
+    the sparse form, `soft_encode_sparse_tf`, instead.
     """
-    centers = tf.constant(_CENTERS)
-    ab = tf.convert_to_tensor(ab, tf.float32)
-    d2 = tf.reduce_sum(tf.square(ab[..., None, :] - centers), axis=-1)
-    neg_d2, idx = tf.math.top_k(-d2, k=SOFT_K)
-    # shift by the nearest distance: far from every centre exp() underflows to 0/0
-    w = tf.exp((neg_d2 - neg_d2[..., :1]) / (2.0 * SOFT_SIGMA**2))
-    w = w / tf.reduce_sum(w, axis=-1, keepdims=True)
+    idx, w = soft_encode_sparse_tf(ab)
     return tf.reduce_sum(tf.one_hot(idx, NUM_BINS) * w[..., None], axis=-2)
 
 

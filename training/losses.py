@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from core.quantize import soft_encode_tf
+from core.quantize import soft_encode_sparse_tf
 
 __all__ = ["classification_loss", "regression_loss"]
 
@@ -23,10 +23,16 @@ def classification_loss(
     logits: float32 (B, h, w, 313); ab: float32 (B, h, w, 2) in CIE units;
     class_weights: float32 (313,). Returns the mean over the B*h*w pixels, or
     float32 (B,) means over each example's pixels when per_example.
+
+    The target has 5 non-zero weights per pixel, so the cross-entropy
+    -sum_q z_q log softmax(logits)_q is computed as logsumexp(logits) - sum_k w_k
+    logits[idx_k] (the weights sum to 1), without the dense (B, h, w, 313) target;
+    each pixel is weighted by the rebalancing weight of its nearest bin.
     """
-    target = soft_encode_tf(ab)
-    v = tf.gather(class_weights, tf.argmax(target, axis=-1))
-    ce = -tf.reduce_sum(target * tf.nn.log_softmax(logits, axis=-1), axis=-1)
+    idx, w = soft_encode_sparse_tf(ab)
+    v = tf.gather(class_weights, idx[..., 0])
+    picked = tf.gather(logits, idx, batch_dims=logits.shape.rank - 1)
+    ce = tf.reduce_logsumexp(logits, axis=-1) - tf.reduce_sum(w * picked, axis=-1)
     return tf.reduce_mean(v * ce, axis=(1, 2) if per_example else None)
 
 

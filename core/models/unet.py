@@ -143,10 +143,17 @@ class HintEvidence(layers.Layer):
         self.ab_sigma = float(ab_sigma)
 
     def _log_q(self, ab, sigma: float):
-        """log of the soft encoding of ab (B, h, w, 2) over the bins, sigma in ab."""
+        """log of the soft encoding of ab (B, h, w, 2) over the bins, sigma in ab.
+
+        -|ab - c|^2 = 2 ab.c - |c|^2 - |ab|^2, and the last term, the same for every
+        bin, cancels in the softmax: a matrix product instead of a (B, h, w, 313, 2)
+        difference tensor (several times faster on a CPU).
+        """
         centers = ops.convert_to_tensor(bin_centers())
-        d2 = ops.sum(ops.square(ab[..., None, :] - centers), axis=-1)
-        return ops.log_softmax(-d2 / (2.0 * sigma**2), axis=-1)
+        score = 2.0 * ops.matmul(ab, ops.transpose(centers)) - ops.sum(
+            ops.square(centers), axis=-1
+        )
+        return ops.log_softmax(score / (2.0 * sigma**2), axis=-1)
 
     def _blur(self, x):
         """Separable Gaussian blur (sigma cells, zero outside) of x (B, h, w, c)."""

@@ -10,7 +10,7 @@ from PIL import Image
 from core.colorizer import HINT_PATCH, HintError, hint_maps
 from core.colorspace import rgb_to_lab
 from core.models import create_model
-from core.models.unet import HintEvidence, automatic_model
+from core.models.unet import HINT_EVIDENCE, HintEvidence, automatic_model
 from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
 from training.init_weights import load_init_weights
@@ -100,6 +100,16 @@ def test_hint_evidence_computes_in_float32_under_mixed_precision() -> None:
     mixed, _ = _one_hint_on_two_lightnesses(spread=3.0, dtype="mixed_bfloat16")
     assert mixed[8, 3].argmax() == nearest and mixed[8, 5].argmax() == nearest
     np.testing.assert_allclose(mixed, exact, rtol=2e-2, atol=0.5)
+
+
+def test_hint_evidence_at_the_hint_is_the_soft_encodings_log() -> None:
+    # the cell the hint fills gains HINT_EVIDENCE log(q + 1e-6), q the Gaussian
+    # (sigma 5) over the bins around the hint colour, from the plain distances
+    off, _ = _one_hint_on_two_lightnesses(spread=0.0)
+    d2 = ((bin_centers() - (22.0, -55.0)) ** 2).sum(-1)
+    q = np.exp(-(d2 - d2.min()) / (2 * 5.0**2))
+    expected = HINT_EVIDENCE * np.log(q / q.sum() + 1e-6)
+    np.testing.assert_allclose(off[8, 3], expected, rtol=1e-4, atol=1e-3)
 
 
 def test_hint_evidence_without_hints_or_spread_leaves_other_cells_alone() -> None:

@@ -12,7 +12,7 @@ import skimage.data
 import tensorflow as tf
 from PIL import Image
 
-from core.colorspace import rgb_to_lab_tf
+from core.colorspace import rgb_to_lab, rgb_to_lab_tf
 from core.models import create_model
 from core.quantize import NUM_BINS, bin_centers, nearest_bin, soft_encode_tf
 from training.data import (
@@ -184,6 +184,20 @@ def test_classification_loss_prefers_the_true_bin() -> None:
     np.testing.assert_array_equal(
         tf.argmax(target, -1).numpy(), nearest_bin(ab.numpy())
     )
+
+
+def test_classification_loss_is_the_dense_rebalanced_cross_entropy() -> None:
+    # the sparse form (5 bins a pixel) against the formula with the dense target
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (2, 6, 5, 3), dtype=np.uint8)
+    ab = tf.constant(rgb_to_lab(rgb)[..., 1:], tf.float32)
+    logits = tf.constant(rng.normal(0, 3, (2, 6, 5, NUM_BINS)), tf.float32)
+    weights = rng.uniform(0.2, 5.0, NUM_BINS).astype(np.float32)
+    target = soft_encode_tf(ab).numpy()
+    log_p = tf.nn.log_softmax(logits, -1).numpy()
+    ce = -(target * log_p).sum(-1) * weights[target.argmax(-1)]
+    got = classification_loss(logits, ab, tf.constant(weights), per_example=True)
+    np.testing.assert_allclose(got.numpy(), ce.mean(axis=(1, 2)), rtol=1e-5)
 
 
 def _trainer(tmp_path: Path, **options) -> Trainer:
