@@ -10,6 +10,15 @@ alike; each round times `--steps` steps of each model. Figures: the median image
 over rounds, and each model's median ratio to the first model (the ratios of the same
 round). Writes a Markdown record (the command, the machine, the table) to --out, or
 prints it.
+
+`--shipped-step` adds, as the first row, the shipped design as it trained before the
+sparse loss: `default-v1` whose loss builds the dense (B, h, w, 313) soft target from
+a (B, h, w, 313, 2) difference tensor (`shipped_classification_loss`, the loss of
+commit c61baa5 and before; the same values). The issue's "twice the training speed"
+is measured against that row; the `default-v1` row shows the same design with
+today's loss. `--frozen-encoder MODEL` adds rows of models trained with the encoder
+frozen (`training.train --encoder-lr-factor 0`, as the default's continued training
+is, docs/design.md 4.3).
 """
 
 from __future__ import annotations
@@ -28,7 +37,41 @@ from benchmarks.markdown import command_line, emit
 from core.cli import run_main
 from core.models import get_spec
 
-__all__ = ["measure", "main"]
+__all__ = ["SHIPPED", "measure", "main", "shipped_classification_loss"]
+
+SHIPPED = "default-v1 (shipped step)"  # the row label of --shipped-step
+FROZEN = " (encoder frozen)"  # the label suffix of --frozen-encoder rows
+
+
+def row_model(label: str) -> tuple[str, bool, bool]:
+    """(registry name, shipped dense loss?, encoder frozen?) of a row label."""
+    if label == SHIPPED:
+        return "default-v1", True, False
+    if label.endswith(FROZEN):
+        return label[: -len(FROZEN)], False, True
+    return label, False, False
+
+
+def shipped_classification_loss(logits, ab, class_weights, *, per_example=False):
+    """The 313-bin loss as shipped: a dense soft target (docs/design.md 4.2).
+
+    logits: float32 (B, h, w, 313); ab: float32 (B, h, w, 2) CIE units;
+    class_weights: float32 (313,). Returns float32 (B,) or a scalar, as
+    `training.losses.classification_loss` (same values, slower).
+    """
+    import tensorflow as tf
+
+    from core.quantize import NUM_BINS, SOFT_K, SOFT_SIGMA, bin_centers
+
+    centers = tf.constant(bin_centers())
+    d2 = tf.reduce_sum(tf.square(ab[..., None, :] - centers), axis=-1)
+    neg_d2, idx = tf.math.top_k(-d2, k=SOFT_K)
+    w = tf.exp((neg_d2 - neg_d2[..., :1]) / (2.0 * SOFT_SIGMA**2))
+    w = w / tf.reduce_sum(w, axis=-1, keepdims=True)
+    target = tf.reduce_sum(tf.one_hot(idx, NUM_BINS) * w[..., None], axis=-2)
+    v = tf.gather(class_weights, tf.argmax(target, axis=-1))
+    ce = -tf.reduce_sum(target * tf.nn.log_softmax(logits, axis=-1), axis=-1)
+    return tf.reduce_mean(v * ce, axis=(1, 2) if per_example else None)
 
 
 def measure(
@@ -42,20 +85,36 @@ def measure(
 ) -> dict[str, dict[str, float]]:
     """Images/s of each model's training step, rounds interleaved.
 
+    models: row labels, registry names or `SHIPPED`, or a name + `FROZEN` (the
+    encoder frozen: `--encoder-lr-factor 0`, no gradient or update for it).
     Returns {model: {"images_per_s": median over rounds, "ratio": median over rounds
     of its images/s / the first model's, "rounds": rounds}}.
     """
+    import tensorflow as tf
+
     from training.data import PipelineConfig, make_dataset
     from training.train_config import TrainConfig
     from training.trainer import Trainer
 
+    class ShippedTrainer(Trainer):
+        def per_example_loss(self, out, ab, lightness=None, pred_ab=None):
+            out = tf.cast(out, tf.float32)
+            weights = tf.convert_to_tensor(self.class_weights)
+            return shipped_classification_loss(out, ab, weights, per_example=True)
+
     steps_of = {}
     for name in models:
-        spec = get_spec(name)
+        model, shipped, frozen = row_model(name)
+        spec = get_spec(model)
         cfg = TrainConfig(
-            model=name, pretrained=False, size=size, batch_size=batch_size
+            model=model,
+            pretrained=False,
+            size=size,
+            batch_size=batch_size,
+            encoder_lr_factor=0.0 if frozen else None,
         )
-        trainer = Trainer(cfg, 1000, np.ones(313))
+        make = ShippedTrainer if shipped else Trainer
+        trainer = make(cfg, 1000, np.ones(313))
         pipe = PipelineConfig(
             size=size,
             output_stride=spec.output_stride,
@@ -100,7 +159,7 @@ def to_markdown(result: dict[str, dict[str, float]], command: str, size: int) ->
         "| --- | ---: | --- | ---: | ---: |",
     ]
     for name, row in result.items():
-        spec = get_spec(name)
+        spec = get_spec(row_model(name)[0])
         lines.append(
             f"| {name} | {spec.output_stride} | {'yes' if spec.hints else 'no'} "
             f"| {row['images_per_s']:.1f} | {row['ratio']:.2f}x |"
@@ -119,12 +178,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3, help="timed steps a round")
     parser.add_argument("--out", default="", help="Markdown record (default: print)")
+    parser.add_argument(
+        "--shipped-step",
+        action="store_true",
+        help="first row: default-v1 trained with the shipped dense-target loss",
+    )
+    parser.add_argument(
+        "--frozen-encoder",
+        nargs="+",
+        default=[],
+        metavar="MODEL",
+        help="more rows: these models trained with the encoder frozen "
+        "(training.train --encoder-lr-factor 0)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         if not Path(args.data).exists():
             parser.error(f"--data {args.data}: no such folder or file")
+        models = [SHIPPED] if args.shipped_step else []
+        models += [*args.models, *(m + FROZEN for m in args.frozen_encoder)]
         result = measure(
-            args.models, args.data, args.size, args.batch_size, args.rounds, args.steps
+            models, args.data, args.size, args.batch_size, args.rounds, args.steps
         )
         command = command_line("benchmarks.train_speed", argv)
         emit(to_markdown(result, command, args.size), args.out)
