@@ -128,13 +128,20 @@ def export_run(
     folder: Path = WEIGHTS_DIR,
     prior_correction: float = 0.0,
     note: str = "",
+    checkpoint: str = "best",
 ) -> dict:
     """Copy the run's weights and prior into `folder` and update the manifest.
 
     note: free text kept in the training record (e.g. how a run was resumed).
+    checkpoint: "best" (`best.weights.h5`, the lowest validation loss) or "last"
+        (`last.weights.h5`, the latest epoch's end; with --ema both are averages),
+        e.g. when validation losses are equal within noise and the rule of
+        docs/design.md 5.9 chose the weights that trained longer.
     """
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be best or last, got {checkpoint!r}")
     spec = get_spec(model)
-    src = run / "best.weights.h5"
+    src = run / f"{checkpoint}.weights.h5"
     if src.stat().st_size > MAX_FILE_BYTES:
         raise ValueError(f"{src} is over 25 MB; store it in float16 first")
     dst = folder / (spec.weights or f"{model}.weights.h5")
@@ -158,6 +165,7 @@ def export_run(
     with (run / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     best = min(rows, key=lambda r: float(r["val_loss"]))
+    installed = best if checkpoint == "best" else rows[-1]
     entry["training"] = {
         "command": command_line("training.train", config),
         "data": config["data"],
@@ -166,6 +174,12 @@ def export_run(
         "steps": int(rows[-1]["step"]),
         "best_epoch": int(best["epoch"]),
         "best_val_loss": float(best["val_loss"]),
+        "installed": {
+            "checkpoint": f"{checkpoint}.weights.h5",
+            "epoch": int(installed["epoch"]),
+            "step": int(installed["step"]),
+            "val_loss": float(installed["val_loss"]),
+        },
         "batch_size": config.get("batch_size"),
         "size": config.get("size"),
         "train_seconds": round(sum(float(r.get("seconds") or 0) for r in rows), 1),
@@ -250,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         help="for a training.train_gan run: the kept generator checkpoint to ship",
     )
     parser.add_argument("--note", default="", help="kept in the training record")
+    parser.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="which weights of --run: best.weights.h5 (lowest validation loss) or "
+        "last.weights.h5 (the latest epoch's end)",
+    )
     parser.add_argument("--val-report", default="", help="summary.json on val/")
     parser.add_argument(
         "--test-report", default="", help="summary.json on the test set"
@@ -271,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.model,
                 prior_correction=args.prior_correction,
                 note=args.note,
+                checkpoint=args.checkpoint,
             )
         if args.val_report or args.test_report:
             entry = attach_reports(

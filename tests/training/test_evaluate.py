@@ -491,6 +491,32 @@ def test_cli_takes_repeated_models(photos, weights_file, tmp_path, capsys) -> No
     assert "default-v1@other" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_export_can_install_the_last_checkpoint(weights_file, tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.weights.h5").write_bytes(b"not these")
+    (run / "last.weights.h5").write_bytes(weights_file.read_bytes())
+    (run / "config.json").write_text(json.dumps({"data": ["t"], "val": ["v"]}))
+    (run / "metrics.csv").write_text(
+        "epoch,step,train_loss,val_loss,seconds\n1,5,4.0,3.5,1.0\n"
+        "2,10,3.0,3.2,1.0\n3,15,2.9,3.3,1.0\n"
+    )
+    folder = tmp_path / "weights"
+    entry = export_run(run, "default-v1", folder=folder, checkpoint="last")
+    assert (folder / entry["file"]).read_bytes() == weights_file.read_bytes()
+    assert entry["training"]["best_epoch"] == 2
+    installed = entry["training"]["installed"]
+    assert installed == {
+        "checkpoint": "last.weights.h5",
+        "epoch": 3,
+        "step": 15,
+        "val_loss": 3.3,
+    }
+    with pytest.raises(ValueError, match="best or last"):
+        export_run(run, "default-v1", folder=folder, checkpoint="middle")
+
+
 def test_export_gan_run_ships_the_chosen_iteration(tmp_path) -> None:
     import json
 
