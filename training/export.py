@@ -136,7 +136,7 @@ def export_run(
     checkpoint: "best" (`best.weights.h5`, the lowest validation loss) or "last"
         (`last.weights.h5`, the latest epoch's end; with --ema both are averages),
         e.g. when validation losses are equal within noise and the rule of
-        docs/design.md 5.9 chose the weights that trained longer.
+        docs/design.md 2.5 chose the weights that trained longer.
     """
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be best or last, got {checkpoint!r}")
