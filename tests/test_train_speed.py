@@ -3,15 +3,13 @@ today's, and a tiny run gives a positive figure for every row (never a speed che
 
 import numpy as np
 import pytest
-import skimage.data
 import tensorflow as tf
-from PIL import Image
 
 from benchmarks import train_speed
 from core.colorspace import rgb_to_lab
 from core.quantize import NUM_BINS
+from tests.samples import sample_shards
 from training.losses import classification_loss
-from training.shard import ShardConfig, write_shards
 
 
 def test_shipped_loss_has_todays_values() -> None:
@@ -27,12 +25,7 @@ def test_shipped_loss_has_todays_values() -> None:
 
 @pytest.mark.slow
 def test_tiny_run_writes_a_row_per_model(tmp_path) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for name in ("astronaut", "coffee"):
-        Image.fromarray(getattr(skimage.data, name)()).save(photos / f"{name}.png")
-    shards = tmp_path / "shards"
-    write_shards(ShardConfig(src=str(photos), out=str(shards), per_shard=2))
+    shards = sample_shards(tmp_path, ("astronaut", "coffee"))
     out = tmp_path / "speed.md"
     args = ["--models", "default", "--data", str(shards), "--size", "64"]
     args += ["--batch-size", "2", "--rounds", "1", "--steps", "1", "--shipped-step"]

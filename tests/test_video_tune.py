@@ -3,11 +3,9 @@
 import json
 
 import pytest
-import skimage.data
-from PIL import Image
 
 from benchmarks import video_tune
-from training.shard import ShardConfig, write_shards
+from tests.samples import sample_shards
 
 
 def _row(ratio: float, loss: float, psnr: float, runs: int) -> dict:
@@ -33,12 +31,7 @@ def test_choice_keeps_the_goals_then_the_best_psnr_then_fewer_runs() -> None:
 
 @pytest.mark.slow
 def test_tiny_sweep_writes_its_table_and_record(tmp_path) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for name in ("astronaut", "coffee"):
-        Image.fromarray(getattr(skimage.data, name)()).save(photos / f"{name}.jpg")
-    shards = tmp_path / "shards"
-    write_shards(ShardConfig(src=str(photos), out=str(shards), per_shard=2))
+    shards = sample_shards(tmp_path, ("astronaut", "coffee"), ".jpg")
     out = tmp_path / "tune.md"
     args = ["--photos", str(shards), "--shots", "2", "--shot-frames", "6"]
     args += ["--width", "96", "--height", "64", "--size", "64", "--blends", "0.2"]
