@@ -13,6 +13,11 @@ and the validation loss at each epoch's end, against the crops seen = steps x ba
 and OUT-metrics.csv (the epoch rows with a `crops` column). Validation figures from
 `training.evaluate` summaries given with --eval CROPS=SUMMARY.json (KID, PSNR, stain
 rate of the model in that summary) are drawn in a second panel.
+
+`--branch CROPS=RUN` adds a continuation that was tried and not kept: a run started
+from the chain's weights at CROPS crops (e.g. from the shipped file), whose validation
+loss is drawn as a dashed line from there, and whose epochs go to OUT-branches.csv;
+the chain's own curve and OUT-metrics.csv leave it out.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import numpy as np
 from core.atomic import atomic_write_bytes
 from core.cli import run_main
 
-__all__ = ["chained_rows", "main", "read_rows", "write_curves"]
+__all__ = ["branch_rows", "chained_rows", "main", "read_rows", "write_curves"]
 
 SMOOTH = 50  # steps in the moving mean of the training loss
 
@@ -71,14 +76,28 @@ def chained_rows(
     return steps, epochs
 
 
+def branch_rows(item: str, batch_size: int) -> tuple[str, list[dict[str, float]]]:
+    """The epochs of a branch given as CROPS=RUN: (the run folder's name, its
+    metrics.csv rows with `crops` counted on from CROPS)."""
+    crops, sep, path = item.partition("=")
+    if not sep:
+        raise ValueError(f"--branch {item}: expected CROPS=RUN")
+    run = Path(path)
+    rows = read_rows(run / "metrics.csv")
+    start = float(crops)
+    return run.name, [{**r, "crops": start + r["step"] * batch_size} for r in rows]
+
+
 def write_curves(
     run: Path | list[Path],
     batch_size: int,
     out: str,
     evals: list[str] | None = None,
-) -> tuple[Path, Path]:
+    branches: list[str] | None = None,
+) -> tuple[Path, ...]:
     """Write OUT-curves.png and OUT-metrics.csv of one run, or of runs continued one
-    from the other (`chained_rows`); returns their paths."""
+    from the other (`chained_rows`), and OUT-branches.csv when `branches` (CROPS=RUN,
+    `branch_rows`) are given; returns their paths."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,16 +114,36 @@ def write_curves(
     if len(loss) >= SMOOTH:
         mean = np.convolve(loss, np.ones(SMOOTH) / SMOOTH, mode="valid")
         ax.plot(crops[SMOOTH - 1 :], mean, label=f"train loss ({SMOOTH}-step mean)")
-    ax.plot(
+    ax.set_xlabel("crops seen")
+    ax.set_ylabel("training loss (hinted crops included)")
+    ax.grid(alpha=0.3)
+    # the validation loss moves in the third decimal late in training: its own axis
+    val_ax = ax.twinx()
+    val_ax.plot(
         [r["step"] * batch_size for r in epochs],
         [r["val_loss"] for r in epochs],
         "o-",
+        color="tab:orange",
         label="validation loss (no hints)",
     )
-    ax.set_xlabel("crops seen")
-    ax.set_ylabel("loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    tried = [branch_rows(item, batch_size) for item in branches or []]
+    colours = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
+    for i, (name, rows) in enumerate(tried):
+        start = rows[0]["crops"] - rows[0]["step"] * batch_size
+        before = [r for r in epochs if r["step"] * batch_size <= start]
+        xs = [start] if before else []
+        ys = [before[-1]["val_loss"]] if before else []
+        val_ax.plot(
+            xs + [r["crops"] for r in rows],
+            ys + [r["val_loss"] for r in rows],
+            "x--",
+            color=colours[i % len(colours)],
+            label=f"validation loss, {name} (not kept)",
+        )
+    val_ax.set_ylabel("validation loss")
+    lines = ax.get_legend_handles_labels()
+    val_lines = val_ax.get_legend_handles_labels()
+    ax.legend(lines[0] + val_lines[0], lines[1] + val_lines[1], fontsize=8)
     if points:
         ax2 = axes[0][1]
         xs = [p[0] for p in points]
@@ -136,7 +175,26 @@ def write_curves(
         )
     table = Path(f"{out}-metrics.csv")
     atomic_write_bytes(table, text.getvalue().encode())
-    return png, table
+    if not tried:
+        return png, table
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["run", "epoch", "step", "crops", "train_loss", "val_loss"])
+    for name, rows in tried:
+        for r in rows:
+            writer.writerow(
+                [
+                    name,
+                    int(r["epoch"]),
+                    int(r["step"]),
+                    int(r["crops"]),
+                    f"{r['train_loss']:.4f}",
+                    f"{r['val_loss']:.4f}",
+                ]
+            )
+    branch_table = Path(f"{out}-branches.csv")
+    atomic_write_bytes(branch_table, text.getvalue().encode())
+    return png, table, branch_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,11 +214,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eval", nargs="*", default=[], help="CROPS=summary.json of training.evaluate"
     )
-    return run_main(parser, argv, _run, level=logging.WARNING)
+    parser.add_argument(
+        "--branch",
+        nargs="*",
+        default=[],
+        help="CROPS=RUN: a continuation tried from the chain's weights at CROPS "
+        "crops and not kept (drawn dashed; OUT-branches.csv)",
+    )
+    return run_main(
+        parser, argv, _run, level=logging.WARNING, errors=(ValueError, OSError)
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
-    for path in write_curves(args.run, args.batch_size, args.out, args.eval):
+    paths = write_curves(args.run, args.batch_size, args.out, args.eval, args.branch)
+    for path in paths:
         print(path)
     return 0
 

@@ -40,3 +40,24 @@ def test_a_continued_run_counts_its_steps_on_after_the_first(tmp_path) -> None:
     assert (tmp_path / "docs" / "curves-curves.png").stat().st_size > 1000
     rows = list(csv.DictReader((tmp_path / "docs" / "curves-metrics.csv").open()))
     assert [int(r["crops"]) for r in rows] == [320, 640, 960, 1280, 1600]
+
+
+def test_a_branch_not_kept_is_drawn_from_its_start_and_listed_apart(
+    tmp_path, capsys
+) -> None:
+    first = _write_run(tmp_path / "a", steps=60, epoch_steps=20, loss=4.0)
+    tried = _write_run(tmp_path / "tried", steps=40, epoch_steps=20, loss=3.8)
+    out = tmp_path / "curves"
+    args = ["--run", str(first), "--out", str(out), "--branch", f"640={tried}"]
+    assert main(args) == 0
+    chain = list(csv.DictReader((tmp_path / "curves-metrics.csv").open()))
+    assert [int(r["crops"]) for r in chain] == [320, 640, 960]
+    rows = list(csv.DictReader((tmp_path / "curves-branches.csv").open()))
+    assert [(r["run"], int(r["crops"])) for r in rows] == [
+        ("tried", 960),
+        ("tried", 1280),
+    ]
+    assert float(rows[0]["val_loss"]) == 3.3
+    assert (tmp_path / "curves-curves.png").stat().st_size > 1000
+    assert main(["--run", str(first), "--out", str(out), "--branch", "oops"]) == 2
+    assert "expected CROPS=RUN" in capsys.readouterr().err
