@@ -132,7 +132,7 @@ def _goals(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     rows = []
     for g in after["goals"]:
         sign = ">=" if g["kind"] == "min" else "<="
-        digits = 2 if g["key"] == "cli_cores_busy" else 1
+        digits = 2 if g["key"] in ("cli_cores_busy", "pipeline_over_training") else 1
         rows.append(
             [
                 g["goal"],
