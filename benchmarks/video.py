@@ -37,26 +37,27 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from benchmarks.markdown import check_goals, command_line, emit
 from benchmarks.performance_doc import repo_relative
-from benchmarks.video_clips import gray_frames, pan_zoom, sample_photos, write_clip
+from benchmarks.video_clips import (
+    gray_frames,
+    pan_zoom,
+    sample_photos,
+    shard_photos,
+    write_clip,
+)
 from core.atomic import atomic_write_bytes
 from core.cli import TIMED_LOG_FORMAT, run_main
 from core.colorizer import Colorizer
 from core.config import add_dataclass_args, dataclass_from_args
 from core.errors import InvalidInputError
 from core.imageio import cpu_count
-from core.types import UInt8Array
 from core.video import clip_psnr, flicker, read_frames
 from core.weights import read_manifest
 
@@ -125,32 +126,9 @@ class VideoBenchConfig:
     )
 
 
-def _val_photos(folder: str, count: int, seed: int) -> list[UInt8Array] | None:
-    """`count` colour photos from the first .tar shard of `folder`, chosen with
-    `seed` among those at least 400x300; None when there is no shard."""
-    shards = sorted(Path(folder).glob("*.tar"))
-    if not shards:
-        return None
-    with tarfile.open(shards[0]) as tar:
-        names = sorted(m.name for m in tar.getmembers() if m.name.endswith(".jpg"))
-        order = np.random.default_rng(seed).permutation(len(names))
-        photos: list[UInt8Array] = []
-        for i in order:
-            member = tar.extractfile(names[i])
-            if member is None:
-                continue
-            with Image.open(member) as image:
-                rgb = np.asarray(image.convert("RGB"))
-            if rgb.shape[0] >= 300 and rgb.shape[1] >= 400:
-                photos.append(rgb)
-            if len(photos) == count:
-                break
-    return photos
-
-
 def _make_clips(cfg: VideoBenchConfig, folder: Path) -> dict[str, Any]:
     """Write color.mp4, grey.mp4 and grey-long.mp4 (4x) into `folder`."""
-    photos = _val_photos(cfg.photos, cfg.shots, cfg.seed)
+    photos = shard_photos(cfg.photos, cfg.shots, cfg.seed, min_hw=(300, 400))
     source = f"{cfg.photos} (first shard, seed {cfg.seed})"
     if photos is None or len(photos) < cfg.shots:
         photos, source = sample_photos()[: cfg.shots], "scikit-image's sample photos"

@@ -7,6 +7,7 @@ versions, written with PyAV (the tests and `benchmarks.video` use them).
 
 from __future__ import annotations
 
+import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +18,7 @@ from PIL import Image
 from core.colorspace import gray_level, rgb_to_lab
 from core.types import UInt8Array
 
-__all__ = ["gray_frames", "pan_zoom", "sample_photos", "write_clip"]
+__all__ = ["gray_frames", "pan_zoom", "sample_photos", "shard_photos", "write_clip"]
 
 
 def sample_photos() -> list[UInt8Array]:
@@ -26,6 +27,31 @@ def sample_photos() -> list[UInt8Array]:
     from skimage import data
 
     return [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+
+
+def shard_photos(
+    folder: str | Path, count: int, seed: int, min_hw: tuple[int, int]
+) -> list[UInt8Array] | None:
+    """Up to `count` colour photos, uint8 (H, W, 3), from the first .tar shard of
+    `folder`, taken in an order shuffled with `seed` among those at least `min_hw`
+    (height, width) in size; None when `folder` has no shard."""
+    shards = sorted(Path(folder).glob("*.tar"))
+    if not shards:
+        return None
+    photos: list[UInt8Array] = []
+    with tarfile.open(shards[0]) as tar:
+        names = sorted(m.name for m in tar.getmembers() if m.name.endswith(".jpg"))
+        for i in np.random.default_rng(seed).permutation(len(names)):
+            member = tar.extractfile(names[i])
+            if member is None:
+                continue
+            with Image.open(member) as image:
+                rgb = np.asarray(image.convert("RGB"))
+            if rgb.shape[0] >= min_hw[0] and rgb.shape[1] >= min_hw[1]:
+                photos.append(rgb)
+            if len(photos) == count:
+                break
+    return photos
 
 
 def pan_zoom(

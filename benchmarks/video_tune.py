@@ -24,49 +24,22 @@ import argparse
 import datetime
 import json
 import logging
-import tarfile
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from benchmarks.markdown import command_line, emit
-from benchmarks.video_clips import gray_frames, pan_zoom, write_clip
+from benchmarks.video_clips import gray_frames, pan_zoom, shard_photos, write_clip
 from core.atomic import atomic_write_bytes
 from core.cli import run_main
 from core.colorizer import Colorizer
-from core.types import UInt8Array
 from core.video import StabilizeOptions, clip_psnr, flicker, read_frames
 
 __all__ = ["choose", "main", "tune"]
 
 MAX_RATIO = 0.5  # flicker / per-frame flicker
 MAX_PSNR_LOSS = 0.2  # dB against per frame
-
-
-def val_photos(folder: str, count: int, seed: int, min_side: int) -> list[UInt8Array]:
-    """`count` colour photos, uint8 (H, W, 3), of the first .tar shard of `folder`,
-    chosen with `seed` among those whose shorter side is at least `min_side`."""
-    shards = sorted(Path(folder).glob("*.tar"))
-    if not shards:
-        raise FileNotFoundError(f"{folder}: no .tar shard")
-    photos: list[UInt8Array] = []
-    with tarfile.open(shards[0]) as tar:
-        names = sorted(m.name for m in tar.getmembers() if m.name.endswith(".jpg"))
-        for i in np.random.default_rng(seed).permutation(len(names)):
-            member = tar.extractfile(names[i])
-            if member is None:
-                continue
-            with Image.open(member) as image:
-                rgb = np.asarray(image.convert("RGB"))
-            if min(rgb.shape[:2]) >= min_side:
-                photos.append(rgb)
-            if len(photos) == count:
-                return photos
-    raise ValueError(f"{folder}: fewer than {count} photos of {min_side} px or more")
 
 
 def choose(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -83,7 +56,15 @@ def choose(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 def tune(args: argparse.Namespace) -> dict[str, Any]:
     """Run every setting; a JSON-ready dict (clip, per_frame, rows, chosen)."""
-    photos = val_photos(args.photos, args.shots, args.seed, args.height)
+    # photos at least as tall as the frame, both ways round
+    side = (args.height, args.height)
+    photos = shard_photos(args.photos, args.shots, args.seed, min_hw=side)
+    if photos is None:
+        raise FileNotFoundError(f"{args.photos}: no .tar shard")
+    if len(photos) < args.shots:
+        raise ValueError(
+            f"{args.photos}: fewer than {args.shots} photos of {args.height} px or more"
+        )
     colorizer = Colorizer.load(args.model)
     with tempfile.TemporaryDirectory(prefix="colorize-video-tune-") as tmp:
         folder = Path(tmp)
