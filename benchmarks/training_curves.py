@@ -76,8 +76,10 @@ def chained_rows(
     return steps, epochs
 
 
-def branch_rows(item: str, batch_size: int) -> tuple[str, list[dict[str, float]]]:
-    """The epochs of a branch given as CROPS=RUN: (the run folder's name, its
+def branch_rows(
+    item: str, batch_size: int
+) -> tuple[str, float, list[dict[str, float]]]:
+    """The epochs of a branch given as CROPS=RUN: (the run folder's name, CROPS, its
     metrics.csv rows with `crops` counted on from CROPS)."""
     crops, sep, path = item.partition("=")
     if not sep:
@@ -85,7 +87,8 @@ def branch_rows(item: str, batch_size: int) -> tuple[str, list[dict[str, float]]
     run = Path(path)
     rows = read_rows(run / "metrics.csv")
     start = float(crops)
-    return run.name, [{**r, "crops": start + r["step"] * batch_size} for r in rows]
+    rows = [{**r, "crops": start + r["step"] * batch_size} for r in rows]
+    return run.name, start, rows
 
 
 def write_curves(
@@ -128,8 +131,7 @@ def write_curves(
     )
     tried = [branch_rows(item, batch_size) for item in branches or []]
     colours = ("tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
-    for i, (name, rows) in enumerate(tried):
-        start = rows[0]["crops"] - rows[0]["step"] * batch_size
+    for i, (name, start, rows) in enumerate(tried):
         before = [r for r in epochs if r["step"] * batch_size <= start]
         xs = [start] if before else []
         ys = [before[-1]["val_loss"]] if before else []
@@ -180,7 +182,7 @@ def write_curves(
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["run", "epoch", "step", "crops", "train_loss", "val_loss"])
-    for name, rows in tried:
+    for name, _, rows in tried:
         for r in rows:
             writer.writerow(
                 [
