@@ -6,6 +6,8 @@ class-rebalancing prior and weights, and decoding of logits by argmax or anneale
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -21,6 +23,7 @@ __all__ = [
     "rebalance_weights",
     "smooth_prior",
     "bin_sq_distances_tf",
+    "candidate_table",
     "soft_encode_sparse_tf",
     "soft_encode_tf",
 ]
@@ -109,19 +112,82 @@ def bin_sq_distances_tf(ab: tf.Tensor) -> tf.Tensor:
     )
 
 
+# The soft encoding looks up, for a cell of a 2-unit grid over ab in [-128, 128), the
+# bins that can be among the 5 nearest of any point in that cell, instead of measuring
+# the distance to all 313 (docs/design.md 4.2).
+_CELL = 2.0
+_CELL_LIMIT = 128.0
+
+
+@functools.cache
+def candidate_table() -> tuple[np.ndarray, int]:
+    """Candidate bins of each cell of the 2-unit ab grid over [-128, 128)^2.
+
+    Returns (table, cells): int32 (cells * cells, K) bin indices in ascending order,
+    padded with NUM_BINS (a dummy centre far from every ab), and cells = 128 per
+    axis; the cell of (a, b) is floor((a + 128) / 2) * 128 + floor((b + 128) / 2).
+
+    A point p of a cell with centre c lies within r = sqrt(2) of it, so its
+    distance to any bin differs from c's by at most r. The 5 nearest bins of p are
+    within d5(c) + r of p, hence within d5(c) + 2r of c (d5: the 5th smallest
+    distance): the table keeps every bin that close to c, and K (12) is the largest
+    such count over the cells.
+    """
+    cells = int(2 * _CELL_LIMIT / _CELL)
+    mid = -_CELL_LIMIT + _CELL * (np.arange(cells) + 0.5)
+    a, b = np.meshgrid(mid, mid, indexing="ij")
+    c = np.stack([a.ravel(), b.ravel()], axis=1)
+    d = np.sqrt(
+        ((c[:, None, :] - _CENTERS[None, :, :].astype(np.float64)) ** 2).sum(-1)
+    )
+    d5 = np.sort(d, axis=1)[:, SOFT_K - 1 : SOFT_K]
+    keep = d <= d5 + 2.0 * _CELL / np.sqrt(2.0) + 1e-6
+    k = int(keep.sum(axis=1).max())
+    # the kept indices of each row first, in ascending order, then the padding
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+    table = np.where(np.take_along_axis(keep, order, axis=1), order, NUM_BINS)
+    return table.astype(np.int32), cells
+
+
+def _nearest_k(ab: tf.Tensor, candidates: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The SOFT_K nearest of `candidates` (..., K) bin indices (NUM_BINS: none) to
+    ab (..., 2): (int32 bin indices nearest first, float32 exact squared distances).
+    Ties go to the lower index, as candidates are in ascending order."""
+    far = np.full((1, 2), 1e4, np.float32)  # the dummy centre NUM_BINS
+    centres = tf.constant(np.concatenate([_CENTERS, far]))
+    d2 = tf.reduce_sum(tf.square(ab[..., None, :] - tf.gather(centres, candidates)), -1)
+    neg_d2, pos = tf.math.top_k(-d2, k=SOFT_K)
+    return tf.gather(candidates, pos, batch_dims=len(candidates.shape) - 1), -neg_d2
+
+
 def soft_encode_sparse_tf(ab: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The soft encoding of ab as its SOFT_K nearest bins and their weights.
 
-    ab: float32 (..., 2) in CIE units.
+    ab: float32 (..., 2) in CIE units, static rank.
     Returns (idx, w): int32 (..., 5) bin indices, nearest first (so idx[..., 0] is the
     nearest bin), and float32 (..., 5) Gaussian weights (sigma 5) summing to 1.
-    The bins are chosen on `bin_sq_distances_tf`; the weights use the exact distances
-    to the chosen centres.
+    The bins are the nearest by exact distance among the candidates of ab's cell
+    (`candidate_table`), which hold them whenever every ab lies in [-128, 128) (all
+    of sRGB does); otherwise among all 313 (`bin_sq_distances_tf`). The weights use
+    the exact distances.
     """
     ab = tf.convert_to_tensor(ab, tf.float32)
-    _, idx = tf.math.top_k(-bin_sq_distances_tf(ab), k=SOFT_K)
-    chosen = tf.gather(tf.constant(_CENTERS), idx)  # (..., 5, 2)
-    d2 = tf.reduce_sum(tf.square(ab[..., None, :] - chosen), axis=-1)
+    table, cells = candidate_table()
+
+    def from_table() -> tuple[tf.Tensor, tf.Tensor]:
+        cell = tf.cast(tf.floor((ab + _CELL_LIMIT) / _CELL), tf.int32)
+        cell = tf.clip_by_value(cell, 0, cells - 1)
+        flat = cell[..., 0] * cells + cell[..., 1]
+        return _nearest_k(ab, tf.gather(tf.constant(table), flat))
+
+    def from_all() -> tuple[tf.Tensor, tf.Tensor]:
+        _, idx = tf.math.top_k(-bin_sq_distances_tf(ab), k=SOFT_K)
+        idx = tf.cast(idx, tf.int32)
+        chosen = tf.gather(tf.constant(_CENTERS), idx)  # (..., 5, 2)
+        return idx, tf.reduce_sum(tf.square(ab[..., None, :] - chosen), axis=-1)
+
+    inside = tf.reduce_all((ab >= -_CELL_LIMIT) & (ab < _CELL_LIMIT))
+    idx, d2 = tf.cond(inside, from_table, from_all)
     # shift by the nearest distance: far from every centre exp() underflows to 0/0
     d2 = d2 - tf.reduce_min(d2, axis=-1, keepdims=True)
     w = tf.exp(-d2 / (2.0 * SOFT_SIGMA**2))
