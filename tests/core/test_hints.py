@@ -10,7 +10,12 @@ from PIL import Image
 from core.colorizer import HINT_PATCH, HintError, hint_maps
 from core.colorspace import rgb_to_lab
 from core.models import create_model
-from core.models.unet import HINT_EVIDENCE, HintEvidence, automatic_model
+from core.models.unet import (
+    HINT_CELLS,
+    HINT_EVIDENCE,
+    HintEvidence,
+    automatic_model,
+)
 from core.quantize import bin_centers
 from core.weights import WEIGHTS_DIR
 from training.init_weights import load_init_weights
@@ -110,6 +115,36 @@ def test_hint_evidence_at_the_hint_is_the_soft_encodings_log() -> None:
     q = np.exp(-(d2 - d2.min()) / (2 * 5.0**2))
     expected = HINT_EVIDENCE * np.log(q / q.sum() + 1e-6)
     np.testing.assert_allclose(off[8, 3], expected, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("size", "points", "patch"),
+    [(160, 12, 9), (32, 3, 5), (128, 0, 1), (96, 40, 20)],
+    ids=["training-like", "fewer-cells-than-the-cap", "no-hints", "over-the-cap"],
+)
+def test_hint_evidence_at_hinted_cells_equals_every_cell(size, points, patch) -> None:
+    # the evidence computed only where hints lie (HINT_CELLS at most a photo) is the
+    # evidence computed everywhere; past the cap the layer computes it everywhere
+    rng = np.random.default_rng(size + points)
+    ab = np.zeros((3, size, size, 2), np.float32)
+    mask = np.zeros((3, size, size, 1), np.float32)
+    for photo in range(2):  # the third photo has no hints
+        for y, x in rng.integers(0, size - patch, (points, 2)):
+            ab[photo, y : y + patch, x : x + patch] = rng.uniform(-0.8, 0.8, 2)
+            mask[photo, y : y + patch, x : x + patch] = 1.0
+    layer = HintEvidence(4, spread=0.0)
+    m = tf.nn.avg_pool2d(mask, 4, 4, "VALID")
+    cell_ab = 110.0 * tf.nn.avg_pool2d(ab * mask, 4, 4, "VALID") / tf.maximum(m, 1e-6)
+    hinted = int(tf.reduce_max(tf.math.count_nonzero(m > 0, axis=(1, 2, 3))))
+    assert (hinted > HINT_CELLS) == (points == 40)
+    every = layer._at_hints(m, cell_ab).numpy()
+    logits = rng.normal(size=(3, size // 4, size // 4, 313)).astype(np.float32)
+    out = layer(logits, ab, mask).numpy()
+    np.testing.assert_allclose(out - logits, every, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(out[2], logits[2])
+    if hinted <= HINT_CELLS:
+        sparse = layer._at_hinted_cells(m, cell_ab).numpy()
+        np.testing.assert_allclose(sparse, every, rtol=1e-5, atol=1e-4)
 
 
 def test_hint_evidence_without_hints_or_spread_leaves_other_cells_alone() -> None:
