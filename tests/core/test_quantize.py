@@ -12,11 +12,13 @@ from core.quantize import (
     ANNEALED_T,
     NUM_BINS,
     bin_centers,
+    candidate_table,
     decode_logits,
     gamut_occupied_bins,
     nearest_bin,
     rebalance_weights,
     smooth_prior,
+    soft_encode_sparse_tf,
     soft_encode_tf,
 )
 
@@ -146,6 +148,32 @@ def test_soft_encoding_matches_formula() -> None:
     expected = np.zeros(313)
     expected[nearest5] = w / w.sum()
     np.testing.assert_allclose(z, expected, atol=1e-6)
+
+
+def test_soft_encoding_from_cell_candidates_is_the_brute_force_one(rng) -> None:
+    # the nearest 5 among the candidates of each ab's cell are the nearest 5 of all
+    # 313: random points, every point of the integer grid (ties, cell edges), and
+    # points outside [-128, 128) (then all 313 are searched)
+    grid = np.stack(np.meshgrid(*[np.arange(-128.0, 128.0)] * 2), -1).reshape(-1, 2)
+    for ab in (
+        rng.uniform(-128, 128, (50_000, 2)),
+        grid,
+        rng.uniform(-300, 300, (500, 2)),
+    ):
+        ab = ab.astype(np.float32)
+        idx, w = soft_encode_sparse_tf(tf.constant(ab))
+        got = np.zeros((len(ab), 313))
+        np.put_along_axis(got, idx.numpy(), w.numpy(), axis=1)
+        d2 = ((ab[:, None, :].astype(np.float64) - bin_centers()) ** 2).sum(-1)
+        nearest = np.argsort(d2, axis=1, kind="stable")[:, :5]
+        near_d2 = np.take_along_axis(d2, nearest, axis=1)
+        weights = np.exp(-(near_d2 - near_d2[:, :1]) / (2 * 5.0**2))
+        expected = np.zeros_like(got)
+        np.put_along_axis(expected, nearest, weights / weights.sum(1, keepdims=True), 1)
+        np.testing.assert_allclose(got, expected, atol=5e-5)
+        np.testing.assert_array_equal(idx.numpy()[:, 0], nearest[:, 0])
+    table, cells = candidate_table()
+    assert cells == 128 and table.shape == (128 * 128, 12)
 
 
 @pytest.mark.parametrize("ab", [(-100.0, -100.0), (0.0, 200.0)])
