@@ -190,6 +190,8 @@ def export_run(
     if "encoder" in {la.name for la in create_model(model, pretrained=False).layers}:
         entry["licences"]["encoder_init"] = ENCODER_LICENCE
     manifest = read_manifest(folder)
+    if "renamed" in manifest.get(model, {}):  # the name's history stays with it
+        entry["renamed"] = manifest[model]["renamed"]
     manifest[model] = entry
     _write_manifest(manifest, folder)
     return entry

@@ -195,7 +195,11 @@ def test_export_folds_the_correction_into_the_bias(weights_file, tmp_path) -> No
         "epoch,step,train_loss,val_loss,seconds\n1,5,4.0,3.5,1.0\n2,10,3.0,3.2,1.0\n"
     )
     folder = tmp_path / "weights"
+    folder.mkdir()
+    renamed = {"default-v1": {"renamed": "was default"}}
+    (folder / "manifest.json").write_text(json.dumps(renamed))
     entry = export_run(run, "default-v1", folder=folder, prior_correction=0.5)
+    assert entry["renamed"] == "was default"  # the name's history is kept
     assert entry["training"]["best_epoch"] == 2 and entry["training"]["steps"] == 10
     assert entry["sha256"] == file_sha256(folder / entry["file"])
     manifest = json.loads((folder / "manifest.json").read_text())
