@@ -152,7 +152,12 @@ def _calibration(
             "auc": 0.9 - a / 10,
             "images": 7,
             **(
-                {"top1_agreement": 0.6 - a / 10, "gray_top1_agreement": 0.625}
+                {
+                    "top1_agreement": 0.6 - a / 10,
+                    "gray_top1_agreement": 0.625,
+                    "stain_rate": 0.01 - a / 100,
+                    "kid": 0.004 - a / 1000,
+                }
                 if semantic
                 else {}
             ),
@@ -200,11 +205,16 @@ def test_calibration_table_totals_alphas_of_shipped_weights(tmp_path) -> None:
         line for line in out.read_text().splitlines() if line.startswith("| run")
     )
     # CF 1.1 lies outside the reference's 0.7..0.8: no comparison
-    assert "| 1.40 | 0.30 | +0.200 | 1.100 | 0.8700 | 57.0 | - | yes |" in run
+    assert (
+        "| 1.40 | 0.30 | +0.200 | 1.100 | 0.8700 | 57.0 | 0.700 | 3.700 | - | yes |"
+        in run
+    )
     # records without a saturation were made with none
     assert [r.split("|")[4].strip() for r in rows] == ["1.00", "1.00"]
     assert [r.split("|")[9].strip() for r in rows] == ["-", "-"]  # no --semantic
-    assert [r.split("|")[10].strip() for r in rows] == ["+0.000", "+0.000"]
+    assert [r.split("|")[10].strip() for r in rows] == ["-", "-"]  # no stain
+    assert [r.split("|")[12].strip() for r in rows] == ["+0.000", "+0.000"]
+    assert "the decision rule" not in out.read_text().split("## Sources")[0][-300:]
     reference = [
         {"cf_signed_ratio": 0.9, "psnr_gain_over_gray": 0.1},
         {"cf_signed_ratio": 0.7, "psnr_gain_over_gray": 0.5},
@@ -230,3 +240,29 @@ def test_web_benchmark_serves_the_app_and_reads_its_memory(tmp_path) -> None:
     assert len(r["server_peak_after_each_call_mb"]) == 2
     line = web_upload.format_web({"gray": r})
     assert line.startswith("web colorize, 1.0 MP gray PNG") and "server peak" in line
+
+
+def test_calibration_table_names_the_rule_choice_over_groups(tmp_path) -> None:
+    # two temperatures, one record each: the rule picks the lowest KID among rows
+    # whose top-1 agreement is within 2 points of grey's (59 %: 57 % at least)
+    from benchmarks import calibration_table
+
+    command = "python -m training.calibrate --weights runs/x/best.weights.h5"
+    _calibration(tmp_path / "a.json", command, [0.1, 0.2], 0.2, semantic=True)
+    _calibration(tmp_path / "b.json", command, [0.3, 0.5], 0.3, semantic=True)
+    for name, temperature in (("a.json", 0.38), ("b.json", 0.46)):
+        record = json.loads((tmp_path / name).read_text())
+        record["temperature"] = temperature
+        for row in record["rows"]:
+            row["gray_top1_agreement"] = 0.59
+        (tmp_path / name).write_text(json.dumps(record))
+    out = tmp_path / "levers.md"
+    groups = [f"T 0.38={tmp_path / 'a.json'}", f"T 0.46={tmp_path / 'b.json'}"]
+    assert calibration_table.main([*groups, "--out", str(out)]) == 0
+    # alpha 0.5 has the lowest KID but top-1 55 %: out; alpha 0.3 (57 %) is in
+    assert (
+        "Over all 4 rows with the judge's figures, the decision rule "
+        "(`training.calibrate.choose_row`) picks **T 0.46: T 0.46, alpha 0.30** "
+        "(KID x1000 3.700, stain 0.700 %, PSNR gain +0.200 dB, top-1 57.0 %)"
+        in out.read_text()
+    )

@@ -153,7 +153,13 @@ TOP1_MARGIN = 0.02  # the decision rule: top-1 agreement within 2 points of grey
 
 
 def choose_alpha(rows: list[dict], cf_min: float = CF_MIN) -> float:
-    """The alpha of `rows` (calibrate's) that the decision rule prefers.
+    """The alpha of `rows` (calibrate's) that the decision rule prefers
+    (`choose_row`)."""
+    return choose_row(rows, cf_min)["alpha"]
+
+
+def choose_row(rows: list[dict], cf_min: float = CF_MIN) -> dict:
+    """The row of `rows` (calibrate's) that the decision rule prefers.
 
     Rows with "kid" and "top1_agreement" (--semantic): among those within TOP1_MARGIN
     of grey's top-1 agreement, or else those with the highest agreement, the lowest
@@ -166,11 +172,11 @@ def choose_alpha(rows: list[dict], cf_min: float = CF_MIN) -> float:
         if not near:
             best = max(r["top1_agreement"] for r in rows)
             near = [r for r in rows if r["top1_agreement"] == best]
-        return min(near, key=lambda r: (r["kid"], r["stain_rate"]))["alpha"]
+        return min(near, key=lambda r: (r["kid"], r["stain_rate"]))
     inside = [r for r in rows if r["cf_signed_ratio"] >= cf_min]
     if inside:
-        return max(inside, key=lambda r: r["psnr_gain_over_gray"])["alpha"]
-    return min(rows, key=lambda r: abs(r["cf_signed_ratio"] - cf_min))["alpha"]
+        return max(inside, key=lambda r: r["psnr_gain_over_gray"])
+    return min(rows, key=lambda r: abs(r["cf_signed_ratio"] - cf_min))
 
 
 def main(argv: list[str] | None = None) -> int:
