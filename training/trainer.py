@@ -24,6 +24,7 @@ from core.models.unet import HintEvidence
 from training.adversarial import AdversarialTerm
 from training.checkpoint import Checkpoints
 from training.distribute import worker_count
+from training.fused_bn import fuse_batch_norms
 from training.losses import classification_loss, regression_loss
 from training.perceptual import PerceptualTerm, decode_corrected_tf
 from training.train_config import TrainConfig, parse_model_options, resolve_config
@@ -90,6 +91,7 @@ class Trainer:
         try:
             with self.strategy.scope():
                 self.model = create_model(cfg.model, **options)
+                fuse_batch_norms(self.model)  # same values, faster (fused_bn.py)
                 if not cfg.hint_spread:
                     _hint_spread_off(self.model)
                 self._build_state(cfg, total_steps, class_weights)
