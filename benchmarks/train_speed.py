@@ -16,9 +16,10 @@ sparse loss: `default-v1` whose loss builds the dense (B, h, w, 313) soft target
 a (B, h, w, 313, 2) difference tensor (`shipped_classification_loss`, the loss of
 commit c61baa5 and before; the same values). The issue's "twice the training speed"
 is measured against that row; the `default-v1` row shows the same design with
-today's loss. `--frozen-encoder MODEL` adds rows of models trained with the encoder
-frozen (`training.train --encoder-lr-factor 0`, as the default's continued training
-is, docs/design.md 4.3).
+today's loss and today's fused batch normalisation (`training/fused_bn.py`; the
+shipped step has Keras's own). `--frozen-encoder MODEL` adds rows of models trained
+with the encoder frozen (`training.train --encoder-lr-factor 0`, as the default's
+continued training is, docs/design.md 4.3).
 """
 
 from __future__ import annotations
@@ -112,6 +113,8 @@ def measure(
             size=size,
             batch_size=batch_size,
             encoder_lr_factor=0.0 if frozen else None,
+            # the shipped step normalised with Keras's own batch norm
+            fused_batch_norm=not shipped,
         )
         make = ShippedTrainer if shipped else Trainer
         trainer = make(cfg, 1000, np.ones(313))

@@ -140,6 +140,13 @@ class TrainConfig:
     jit_compile: bool = field(
         default=False, metadata={"help": "compile the step with XLA (measure first)"}
     )
+    fused_batch_norm: bool = field(
+        default=True,
+        metadata={
+            "help": "training-mode batch normalisation through TensorFlow's fused "
+            "kernel (same values, faster; --no-fused-batch-norm: Keras's own)"
+        },
+    )
     shuffle: bool = field(
         default=True,
         metadata={"help": "shuffle shards and photos (--no-shuffle: file order)"},

@@ -91,7 +91,8 @@ class Trainer:
         try:
             with self.strategy.scope():
                 self.model = create_model(cfg.model, **options)
-                fuse_batch_norms(self.model)  # same values, faster (fused_bn.py)
+                if cfg.fused_batch_norm:  # same values, faster (fused_bn.py)
+                    fuse_batch_norms(self.model)
                 if not cfg.hint_spread:
                     _hint_spread_off(self.model)
                 self._build_state(cfg, total_steps, class_weights)

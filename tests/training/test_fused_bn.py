@@ -91,3 +91,18 @@ def test_default_model_keeps_its_saved_form(tmp_path) -> None:
     again.load_weights(after)
     for a, b in zip(net.weights, again.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_trainer_fuses_unless_told_not_to(fused) -> None:
+    import functools
+
+    from training.train_config import TrainConfig
+    from training.trainer import Trainer
+
+    cfg = TrainConfig(
+        model="default-v1", pretrained=False, size=64, fused_batch_norm=fused
+    )
+    trainer = Trainer(cfg, total_steps=10, class_weights=np.ones(313))
+    decoder_bn = trainer.model.get_layer("up1_a_bn")
+    assert isinstance(decoder_bn.call, functools.partial) == fused
