@@ -15,6 +15,9 @@ SHA-256. Every number comes from the summary files. Without --out the Markdown i
 printed. `--rename OLD=NEW` shows a model evaluated under a name it no longer has under
 today's name (e.g. `--rename default-v2=default --rename default=default-v1` after the
 second default model replaced the first); the page says which names were changed.
+`--rename OLD@SHA=NEW` renames OLD only in reports whose OLD weights' SHA-256 starts
+with SHA: once a name has been shipped with several weights (e.g. the first default's,
+now `default-v1`, and later ones of the second), only the first's reports change name.
 """
 
 from __future__ import annotations
@@ -75,21 +78,26 @@ class TableConfig:
         default=(),
         metadata={
             "help": "OLD=NEW: show model OLD of the reports as NEW (repeatable; "
-            "all applied at once, so names can be swapped)"
+            "all applied at once, so names can be swapped); OLD@SHA=NEW: only in "
+            "reports whose OLD weights' SHA-256 starts with SHA"
         },
     )
 
 
 def parse_renames(items: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """("OLD=NEW", ...) -> {OLD: NEW}; ValueError for a malformed or repeated OLD."""
+    """("OLD=NEW" or "OLD@SHA=NEW", ...) -> {OLD or OLD@SHA: NEW}; ValueError for a
+    malformed item or a model renamed twice."""
     renames: dict[str, str] = {}
+    seen: set[str] = set()
     for item in items:
-        old, sep, new = item.partition("=")
-        if not sep or not old or not new:
-            raise ValueError(f"--rename expects OLD=NEW, got {item!r}")
-        if old in renames:
+        key, sep, new = item.partition("=")
+        old, at, sha = key.partition("@")
+        if not sep or not old or not new or (at and not sha):
+            raise ValueError(f"--rename expects OLD=NEW or OLD@SHA=NEW, got {item!r}")
+        if old in seen:
             raise ValueError(f"--rename: {old!r} is renamed twice")
-        renames[old] = new
+        seen.add(old)
+        renames[key] = new
     return renames
 
 
@@ -110,13 +118,18 @@ def _report_names(
 ) -> dict[str, str]:
     """{model label in a report: name shown} for the labels `renames` changes: a
     label keeps its name when its weights are the ones shipped under that very name
-    now (a report made after the rename). shipped: {model name: SHA-256 of its
-    shipped weights}."""
+    now (a report made after the rename), or, for OLD@SHA, when its weights' SHA-256
+    does not start with SHA. shipped: {model name: SHA-256 of its shipped weights}."""
     shas = summary["config"].get("weights_sha256") or {}
-    return {
-        old: old if shas.get(old) and shas.get(old) == shipped.get(old) else new
-        for old, new in renames.items()
-    }
+    names = {}
+    for key, new in renames.items():
+        old, _, prefix = key.partition("@")
+        sha = shas.get(old, "")
+        if prefix:
+            names[old] = new if sha.startswith(prefix) else old
+        else:
+            names[old] = old if sha and sha == shipped.get(old) else new
+    return names
 
 
 def _hint_curves(reports: list[tuple[Path, dict, dict[str, str]]]) -> list[str]:
@@ -197,7 +210,12 @@ def results_markdown(
         "",
     ]
     if renames:
-        changed = ", ".join(f"`{old}` as `{new}`" for old, new in renames.items())
+        changed = ", ".join(
+            f"`{old}` (weights {sha}...) as `{new}`" if sha else f"`{old}` as `{new}`"
+            for (old, _, sha), new in (
+                (key.partition("@"), new) for key, new in renames.items()
+            )
+        )
         lines += [
             "Models are shown under today's names; in the reports (and their "
             f"commands below) they had their names of then: {changed}; a report "

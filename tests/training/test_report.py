@@ -309,7 +309,35 @@ def test_results_table_shows_renamed_models_under_todays_names(
     assert f"weights SHA-256, default-v1: `{'b' * 64}`" in text
 
 
-@pytest.mark.parametrize("bad", ["default", "=x", "a=", "a=b a=c"])
+def test_results_table_renames_only_the_weights_named_by_sha(
+    tmp_path: Path, capsys
+) -> None:
+    # `default` was shipped with the first model's weights (b...), now default-v1,
+    # and later with the second's (c...): only the first's reports change name
+    paths = []
+    for name, sha in (("first", "b" * 64), ("later", "c" * 64)):
+        summary = _synthetic_summary("default")
+        summary["config"]["weights_sha256"] = {"default": sha}
+        path = tmp_path / name / "summary.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps(summary))
+        paths.append(str(path))
+    argv = [
+        *paths,
+        "--rename",
+        "default-v2=default",
+        "--rename",
+        "default@bbbb=default-v1",
+    ]
+    assert results_table_main(argv) == 0
+    text = capsys.readouterr().out
+    _, _, *body = _table_rows(text)
+    shown = {(row[0], row[1]) for row in body if row[1] != "gray"}
+    assert shown == {("first", "default-v1"), ("later", "default")}
+    assert "`default` (weights bbbb...) as `default-v1`" in text
+
+
+@pytest.mark.parametrize("bad", ["default", "=x", "a=", "a=b a=c", "a@=b", "a@x=b a=c"])
 def test_results_table_rejects_a_malformed_rename(tmp_path: Path, capsys, bad) -> None:
     path = tmp_path / "summary.json"
     path.write_text(json.dumps(_synthetic_summary("m")))
