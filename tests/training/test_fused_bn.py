@@ -74,6 +74,7 @@ def test_fused_training_step_equals_keras(shape) -> None:
     )
 
 
+@pytest.mark.slow
 def test_default_model_keeps_its_saved_form(tmp_path) -> None:
     net = create_model("default", pretrained=False)
     before = tmp_path / "before.weights.h5"
