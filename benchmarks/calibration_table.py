@@ -110,12 +110,12 @@ def _versus(row: dict, reference: list[dict]) -> str:
     return f"{round(row['psnr_gain_over_gray'] - ref, 3) + 0.0:+.3f}"
 
 
-def _percent(fraction: float | None) -> str:
-    return "-" if fraction is None else f"{100 * fraction:.1f}"
-
-
 def _fixed(value: float | None, scale: float, digits: int) -> str:
     return "-" if value is None else f"{scale * value:.{digits}f}"
+
+
+def _percent(fraction: float | None) -> str:
+    return _fixed(fraction, 100, 1)
 
 
 def _rule_choice(groups: list[dict]) -> list[str]:
@@ -149,8 +149,8 @@ def table_markdown(groups: list[dict], command: str) -> str:
         "is the one `training.calibrate` chose in that record (with the judge: the "
         "decision rule, the lowest KID among alphas whose top-1 agreement is within 2 "
         "points of grey's, then the lowest stain rate; without: the best PSNR gain "
-        "with "
-        "CF ratio >= cf_min). Stain: share of pixels with chroma > 20 and ab error > "
+        "with CF ratio >= cf_min). Stain: share of pixels with chroma > 20 and ab "
+        "error > "
         "30. KID x1000 on the judge's features (lower is closer to the originals). "
         "T: annealed-mean temperature; TTA: output averaged over the photo "
         "and its mirror image; sat.: factor on the decoded ab (the app's saturation "

@@ -84,20 +84,18 @@ class TableConfig:
     )
 
 
-def parse_renames(items: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """("OLD=NEW" or "OLD@SHA=NEW", ...) -> {OLD or OLD@SHA: NEW}; ValueError for a
+def parse_renames(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, str]]:
+    """("OLD=NEW" or "OLD@SHA=NEW", ...) -> {OLD: (SHA or "", NEW)}; ValueError for a
     malformed item or a model renamed twice."""
-    renames: dict[str, str] = {}
-    seen: set[str] = set()
+    renames: dict[str, tuple[str, str]] = {}
     for item in items:
         key, sep, new = item.partition("=")
         old, at, sha = key.partition("@")
         if not sep or not old or not new or (at and not sha):
             raise ValueError(f"--rename expects OLD=NEW or OLD@SHA=NEW, got {item!r}")
-        if old in seen:
+        if old in renames:
             raise ValueError(f"--rename: {old!r} is renamed twice")
-        seen.add(old)
-        renames[key] = new
+        renames[old] = (sha, new)
     return renames
 
 
@@ -114,7 +112,7 @@ def _report_name(path: Path) -> str:
 
 
 def _report_names(
-    summary: dict, renames: dict[str, str], shipped: dict[str, str]
+    summary: dict, renames: dict[str, tuple[str, str]], shipped: dict[str, str]
 ) -> dict[str, str]:
     """{model label in a report: name shown} for the labels `renames` changes: a
     label keeps its name when its weights are the ones shipped under that very name
@@ -122,8 +120,7 @@ def _report_names(
     does not start with SHA. shipped: {model name: SHA-256 of its shipped weights}."""
     shas = summary["config"].get("weights_sha256") or {}
     names = {}
-    for key, new in renames.items():
-        old, _, prefix = key.partition("@")
+    for old, (prefix, new) in renames.items():
         sha = shas.get(old, "")
         if prefix:
             names[old] = new if sha.startswith(prefix) else old
@@ -166,11 +163,14 @@ def _hint_curves(reports: list[tuple[Path, dict, dict[str, str]]]) -> list[str]:
 
 
 def results_markdown(
-    paths: list[Path], command: str, renames: dict[str, str] | None = None
+    paths: list[Path],
+    command: str,
+    renames: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     """The Markdown page: header, one table over all reports, then their records.
 
-    renames: {name in the reports: name shown}, for models renamed since.
+    renames: {name in the reports: (SHA-256 prefix or "", name shown)}, for models
+    renamed since (`parse_renames`).
     """
     renames = renames or {}
     shipped = (
@@ -212,9 +212,7 @@ def results_markdown(
     if renames:
         changed = ", ".join(
             f"`{old}` (weights {sha}...) as `{new}`" if sha else f"`{old}` as `{new}`"
-            for (old, _, sha), new in (
-                (key.partition("@"), new) for key, new in renames.items()
-            )
+            for old, (sha, new) in renames.items()
         )
         lines += [
             "Models are shown under today's names; in the reports (and their "
