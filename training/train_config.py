@@ -26,6 +26,7 @@ FALLBACK_DEFAULTS: dict[str, Any] = {
     "batch_size": 16,
     "size": 160,
     "encoder_lr_factor": 0.1,
+    "encoder_frozen_stride": 0,
 }
 
 
@@ -66,6 +67,14 @@ class TrainConfig:
         metadata={
             "help": "encoder learning rate = lr x this; 0 freezes the encoder (no "
             "gradient through it: a faster step) (default: the model's, else 0.1)"
+        },
+    )
+    encoder_frozen_stride: int | None = field(
+        default=None,
+        metadata={
+            "help": "freeze the encoder up to its output at this stride (2, 4, 8, "
+            "16 or 32; 0: none): no gradient through those stages, a faster step "
+            "(default: the model's, else 0)"
         },
     )
     warmup_steps: int = 200
@@ -163,8 +172,8 @@ class TrainConfig:
 
 
 def resolve_config(cfg: TrainConfig) -> TrainConfig:
-    """Fill `lr`, `batch_size`, `size` and `encoder_lr_factor` left unset from the
-    model's train_defaults.
+    """Fill `lr`, `batch_size`, `size`, `encoder_lr_factor` and
+    `encoder_frozen_stride` left unset from the model's train_defaults.
 
     Raises ValueError for an unknown precision or a batch that is not positive.
     """

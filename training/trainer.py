@@ -24,6 +24,7 @@ from core.models.unet import HintEvidence
 from training.adversarial import AdversarialTerm
 from training.checkpoint import Checkpoints
 from training.distribute import worker_count
+from training.freeze import freeze_encoder_to
 from training.fused_bn import fuse_batch_norms
 from training.losses import classification_loss, regression_loss
 from training.perceptual import PerceptualTerm, decode_corrected_tf
@@ -116,6 +117,11 @@ class Trainer:
         if "encoder" in names and cfg.encoder_lr_factor == 0:
             # frozen: no weight of it is trained, and the tape stops at its output
             self.model.get_layer("encoder").trainable = False
+        elif "encoder" in names and cfg.encoder_frozen_stride:
+            # its first stages frozen: their backward passes are skipped
+            freeze_encoder_to(
+                self.model.get_layer("encoder"), cfg.encoder_frozen_stride
+            )
         enc = (
             self.model.get_layer("encoder").trainable_weights
             if "encoder" in names
