@@ -18,8 +18,10 @@ commit c61baa5 and before; the same values). The issue's "twice the training spe
 is measured against that row; the `default-v1` row shows the same design with
 today's loss and today's fused batch normalisation (`training/fused_bn.py`; the
 shipped step has Keras's own). `--frozen-encoder MODEL` adds rows of models trained
-with the encoder frozen (`training.train --encoder-lr-factor 0`, as the default's
-continued training is, docs/design.md 4.3).
+with the encoder frozen (`training.train --encoder-lr-factor 0`, docs/design.md 4.3);
+`--frozen-to S MODEL...` rows of models trained with the encoder frozen up to its
+stride-S output (`training.train --encoder-frozen-stride S`; S = 0: the whole encoder
+trained, whatever the model's default).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import datetime
 import logging
 import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -42,15 +45,24 @@ __all__ = ["SHIPPED", "measure", "main", "shipped_classification_loss"]
 
 SHIPPED = "default-v1 (shipped step)"  # the row label of --shipped-step
 FROZEN = " (encoder frozen)"  # the label suffix of --frozen-encoder rows
+FROZEN_TO = " (encoder frozen to stride {})"  # the label suffix of --frozen-to rows
 
 
-def row_model(label: str) -> tuple[str, bool, bool]:
-    """(registry name, shipped dense loss?, encoder frozen?) of a row label."""
+def frozen_to_label(model: str, stride: int) -> str:
+    """The row label of `model` trained with its encoder frozen to `stride`."""
+    return model + FROZEN_TO.format(stride)
+
+
+def row_model(label: str) -> tuple[str, bool, dict[str, float]]:
+    """(registry name, shipped dense loss?, TrainConfig overrides) of a row label."""
     if label == SHIPPED:
-        return "default-v1", True, False
+        return "default-v1", True, {}
     if label.endswith(FROZEN):
-        return label[: -len(FROZEN)], False, True
-    return label, False, False
+        return label[: -len(FROZEN)], False, {"encoder_lr_factor": 0.0}
+    partly = re.fullmatch(r"(.+) \(encoder frozen to stride (\d+)\)", label)
+    if partly:
+        return partly[1], False, {"encoder_frozen_stride": int(partly[2])}
+    return label, False, {}
 
 
 def shipped_classification_loss(logits, ab, class_weights, *, per_example=False):
@@ -87,7 +99,8 @@ def measure(
     """Images/s of each model's training step, rounds interleaved.
 
     models: row labels, registry names or `SHIPPED`, or a name + `FROZEN` (the
-    encoder frozen: `--encoder-lr-factor 0`, no gradient or update for it).
+    encoder frozen: `--encoder-lr-factor 0`, no gradient or update for it), or
+    `frozen_to_label(name, S)` (`--encoder-frozen-stride S`).
     Returns {model: {"images_per_s": median over rounds, "ratio": median over rounds
     of its images/s / the first model's, "rounds": rounds}}.
     """
@@ -105,16 +118,16 @@ def measure(
 
     steps_of = {}
     for name in models:
-        model, shipped, frozen = row_model(name)
+        model, shipped, overrides = row_model(name)
         spec = get_spec(model)
         cfg = TrainConfig(
             model=model,
             pretrained=False,
             size=size,
             batch_size=batch_size,
-            encoder_lr_factor=0.0 if frozen else None,
             # the shipped step normalised with Keras's own batch norm
             fused_batch_norm=not shipped,
+            **overrides,
         )
         make = ShippedTrainer if shipped else Trainer
         trainer = make(cfg, 1000, np.ones(313))
@@ -194,12 +207,25 @@ def main(argv: list[str] | None = None) -> int:
         help="more rows: these models trained with the encoder frozen "
         "(training.train --encoder-lr-factor 0)",
     )
+    parser.add_argument(
+        "--frozen-to",
+        nargs="+",
+        default=[],
+        metavar="S MODEL",
+        help="more rows: S, then models trained with the encoder frozen up to its "
+        "stride-S output (training.train --encoder-frozen-stride S; 0: none frozen)",
+    )
 
     def run(args: argparse.Namespace) -> int:
         if not Path(args.data).exists():
             parser.error(f"--data {args.data}: no such folder or file")
         models = [SHIPPED] if args.shipped_step else []
         models += [*args.models, *(m + FROZEN for m in args.frozen_encoder)]
+        if args.frozen_to:
+            stride, *names = args.frozen_to
+            if not stride.isdigit() or not names:
+                parser.error("--frozen-to: a stride, then one or more models")
+            models += [frozen_to_label(m, int(stride)) for m in names]
         result = measure(
             models, args.data, args.size, args.batch_size, args.rounds, args.steps
         )

@@ -29,11 +29,27 @@ def test_tiny_run_writes_a_row_per_model(tmp_path) -> None:
     out = tmp_path / "speed.md"
     args = ["--models", "default", "--data", str(shards), "--size", "64"]
     args += ["--batch-size", "2", "--rounds", "1", "--steps", "1", "--shipped-step"]
-    args += ["--frozen-encoder", "default"]
+    args += ["--frozen-encoder", "default", "--frozen-to", "4", "default"]
     assert train_speed.main([*args, "--out", str(out)]) == 0
     rows = [r for r in out.read_text().splitlines() if r.startswith("| default")]
     labels = [train_speed.SHIPPED, "default", "default" + train_speed.FROZEN]
+    labels.append("default (encoder frozen to stride 4)")
     assert [r.split("|")[1].strip() for r in rows] == labels
     assert rows[0].rstrip().endswith("| 1.00x |")
     for row in rows:
         assert float(row.split("|")[4]) > 0
+
+
+def test_row_labels_name_their_training_settings() -> None:
+    assert train_speed.row_model(train_speed.SHIPPED) == ("default-v1", True, {})
+    frozen = train_speed.row_model("default" + train_speed.FROZEN)
+    assert frozen == ("default", False, {"encoder_lr_factor": 0.0})
+    label = train_speed.frozen_to_label("default-v1", 0)
+    assert label == "default-v1 (encoder frozen to stride 0)"
+    assert train_speed.row_model(label) == (
+        "default-v1",
+        False,
+        {"encoder_frozen_stride": 0},
+    )
+    with pytest.raises(SystemExit):
+        train_speed.main(["--frozen-to", "default", "--data", "."])
