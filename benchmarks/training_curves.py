@@ -108,10 +108,10 @@ def write_curves(
 
     steps, epochs = chained_rows(run if isinstance(run, list) else [run])
     points = _eval_points(evals or [])
-    fig, axes = plt.subplots(
-        1, 2 if points else 1, figsize=(11 if points else 6, 4), squeeze=False
-    )
-    ax = axes[0][0]
+    fig = plt.figure(figsize=(11 if points else 6, 4.5 if points else 4))
+    # with evaluations: the losses on the left, one small panel a figure on the right
+    grid = fig.add_gridspec(3, 2, width_ratios=(3, 2)) if points else None
+    ax = fig.add_subplot(grid[:, 0] if points else 111)
     loss = np.array([r["loss"] for r in steps])
     crops = np.array([r["step"] for r in steps]) * batch_size
     if len(loss) >= SMOOTH:
@@ -147,15 +147,23 @@ def write_curves(
     val_lines = val_ax.get_legend_handles_labels()
     ax.legend(lines[0] + val_lines[0], lines[1] + val_lines[1], fontsize=8)
     if points:
-        ax2 = axes[0][1]
         xs = [p[0] for p in points]
-        for key, label in (("kid", "KID x 1000"), ("stain_rate", "stain rate %")):
-            scale = 1000.0 if key == "kid" else 100.0
-            ax2.plot(xs, [scale * p[1][key] for p in points], "o-", label=label)
-        ax2.plot(xs, [p[1]["psnr"] for p in points], "s--", label="PSNR dB")
-        ax2.set_xlabel("crops seen")
-        ax2.grid(alpha=0.3)
-        ax2.legend()
+        # each on its own axis: they differ in the second decimal, PSNR is about 23
+        panels = (
+            ("kid", 1000.0, "KID x 1000"),
+            ("stain_rate", 100.0, "stain rate %"),
+            ("psnr", 1.0, "PSNR dB"),
+        )
+        for row, (key, scale, label) in enumerate(panels):
+            panel = fig.add_subplot(grid[row, 1])
+            panel.plot(xs, [scale * p[1][key] for p in points], "o-", color=f"C{row}")
+            panel.set_ylabel(label, fontsize=8)
+            panel.tick_params(labelsize=8)
+            panel.ticklabel_format(axis="y", useOffset=False)
+            panel.grid(alpha=0.3)
+            if row < len(panels) - 1:
+                panel.tick_params(labelbottom=False)
+        panel.set_xlabel("crops seen (validation photos, automatic)")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)

@@ -380,6 +380,9 @@ DEFAULT_SPEC = replace(
     weights="default.weights.h5",
     description="U-Net on EfficientNet-Lite0 with user hints, 313 ab bins at "
     "stride 4, annealed mean",
+    # its encoder's stride-2 and stride-4 stages stay as they are in training: a
+    # faster step, and no loss under the decision rule (docs/design.md 3.2)
+    train_defaults={"encoder_frozen_stride": 4},
 )
 register_model(DEFAULT_SPEC)(build_unet)
 register_model(V1_SPEC)(build_unet)

@@ -34,8 +34,10 @@ def test_freezes_exactly_what_the_stride_output_depends_on() -> None:
     assert len(freeze_encoder_to(encoder, 32)) == len(encoder.layers)
 
 
-def test_config_fills_no_freezing_by_default() -> None:
+def test_config_fills_the_model_default() -> None:
     assert resolve_config(TrainConfig(model="default-v1")).encoder_frozen_stride == 0
+    # the default trains from its stride-8 stages on (docs/design.md 3.2)
+    assert resolve_config(TrainConfig(model="default")).encoder_frozen_stride == 4
     cfg = resolve_config(TrainConfig(model="default", encoder_frozen_stride=8))
     assert cfg.encoder_frozen_stride == 8
 
