@@ -22,19 +22,6 @@ def encoder_strides(encoder: keras.Model) -> list[int]:
     return [2 ** (k + 1) for k in range(len(encoder.outputs))]
 
 
-def _ancestors(tensor: keras.KerasTensor) -> set[str]:
-    """Names of the layers that `tensor` depends on, its own layer included."""
-    seen: set[str] = set()
-    stack = [tensor]
-    while stack:
-        operation, node_index, _ = stack.pop()._keras_history
-        if operation.name in seen:
-            continue
-        seen.add(operation.name)
-        stack.extend(operation._inbound_nodes[node_index].input_tensors)
-    return seen
-
-
 def freeze_encoder_to(encoder: keras.Model, stride: int) -> list[str]:
     """Make every layer of `encoder` that its stride-`stride` output depends on
     non-trainable; returns the frozen layers' names, in the encoder's order.
@@ -50,9 +37,10 @@ def freeze_encoder_to(encoder: keras.Model, stride: int) -> list[str]:
         raise InvalidInputError(
             f"--encoder-frozen-stride {stride}: expected 0 or one of {strides}"
         )
-    names = _ancestors(encoder.outputs[strides.index(stride)])
-    frozen = [layer.name for layer in encoder.layers if layer.name in names]
-    for layer in encoder.layers:
-        if layer.name in names:
-            layer.trainable = False
-    return frozen
+    # a model of the encoder's input and that output holds exactly its ancestors
+    upto = keras.Model(encoder.inputs, encoder.outputs[strides.index(stride)])
+    names = {layer.name for layer in upto.layers}
+    frozen = [layer for layer in encoder.layers if layer.name in names]
+    for layer in frozen:
+        layer.trainable = False
+    return [layer.name for layer in frozen]

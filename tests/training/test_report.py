@@ -281,6 +281,14 @@ def test_results_table_rejects_other_json(tmp_path: Path, capsys) -> None:
     assert "not a summary.json" in capsys.readouterr().err
 
 
+def _saved_summary(folder: Path, summary: dict) -> str:
+    """Write `summary` to FOLDER/summary.json (FOLDER is made); returns its path."""
+    path = folder / "summary.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(summary))
+    return str(path)
+
+
 def test_results_table_shows_renamed_models_under_todays_names(
     tmp_path: Path, capsys
 ) -> None:
@@ -288,11 +296,8 @@ def test_results_table_shows_renamed_models_under_todays_names(
     summary = _synthetic_summary("default-v2")
     summary["models"]["default"] = dict(summary["models"]["default-v2"], psnr=21.5)
     summary["config"]["weights_sha256"] = {"default-v2": "a" * 64, "default": "b" * 64}
-    path = tmp_path / "r" / "summary.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(summary))
     argv = [
-        str(path),
+        _saved_summary(tmp_path / "r", summary),
         "--rename",
         "default-v2=default",
         "--rename",
@@ -318,10 +323,7 @@ def test_results_table_renames_only_the_weights_named_by_sha(
     for name, sha in (("first", "b" * 64), ("later", "c" * 64)):
         summary = _synthetic_summary("default")
         summary["config"]["weights_sha256"] = {"default": sha}
-        path = tmp_path / name / "summary.json"
-        path.parent.mkdir()
-        path.write_text(json.dumps(summary))
-        paths.append(str(path))
+        paths.append(_saved_summary(tmp_path / name, summary))
     argv = [
         *paths,
         "--rename",
