@@ -145,6 +145,7 @@ def test_noise_changes_the_colours_and_a_fixed_noise_repeats_them() -> None:
     np.testing.assert_array_equal(np.asarray(model([y, z1], training=False)), uv1)
 
 
+@pytest.mark.slow
 def test_colorizer_runs_the_cgan_at_full_size_with_seeds(tmp_path) -> None:
     """Colorizer.load("cgan", weights=...): input size and luma kept, seeds sample."""
     from core.colorizer import Colorizer

@@ -351,6 +351,7 @@ def test_existing_output_is_kept_without_overwrite_and_replaced_with_it(
     assert [p.name for p in out.iterdir()] == ["photo.png"]  # no temporary files
 
 
+@pytest.mark.slow
 def test_run_counts_plan_errors_as_failed(tmp_path, colorizer):
     source = _write(tmp_path / "photo.jpg", _photo(0, (40, 32)))
     out = tmp_path / "out"

@@ -169,6 +169,7 @@ def test_sixteen_bit_png_file(random_colorizer, grey_float, tmp_path) -> None:
     assert np.abs(_lightness(o) - 53.39).max() <= 0.5
 
 
+@pytest.mark.slow
 def test_exif_orientation_is_applied(random_colorizer, tmp_path) -> None:
     # a horizontal ramp, dark on the left; Orientation 6 means "rotate 90 degrees
     # clockwise to display", so the displayed image is dark at the top
@@ -230,6 +231,7 @@ def test_batch_equals_single(random_colorizer, grey8, rng) -> None:
         assert np.abs(np.asarray(out, np.int16) - single).max() <= 1
 
 
+@pytest.mark.slow
 def test_batch_can_return_an_error_in_place_of_each_bad_input(
     random_colorizer, grey8, tmp_path
 ) -> None:
@@ -415,6 +417,7 @@ def test_bad_options_raise(random_colorizer, grey8, kwargs) -> None:
         random_colorizer.colorize(grey8, size=SIZE, **kwargs)
 
 
+@pytest.mark.slow
 def test_predict_output_shape_and_decoding(random_colorizer) -> None:
     lightness = np.full((50, 70), 50.0, np.float32)
     logits = random_colorizer.predict_output(lightness, size=SIZE)

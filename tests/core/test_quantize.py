@@ -150,6 +150,7 @@ def test_soft_encoding_matches_formula() -> None:
     np.testing.assert_allclose(z, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_soft_encoding_from_cell_candidates_is_the_brute_force_one(rng) -> None:
     # the nearest 5 among the candidates of each ab's cell are the nearest 5 of all
     # 313: random points, every point of the integer grid (ties, cell edges), and

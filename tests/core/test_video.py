@@ -242,6 +242,7 @@ def test_hints_apply_to_the_earlier_frames_of_their_scene(
         assert after < 0.5 * before, (frame, before, after)
 
 
+@pytest.mark.slow
 def test_hints_skip_the_scenes_before_their_frame(hint_colorizer, clips, tmp_path):
     hints = [(32, 20, (30, 60, 230)), (10, 40, (30, 60, 230))]
     plain = tmp_path / "plain.mp4"

@@ -46,6 +46,7 @@ def test_a_new_photo_has_no_hints_and_its_size(photos):
     assert h.new_photo(None) == (h.HintState(), "")
 
 
+@pytest.mark.slow
 def test_hints_go_out_in_the_png_and_json_and_come_back_in(
     hint_colorizer, photos, tmp_path
 ):
@@ -78,6 +79,7 @@ def test_hints_go_out_in_the_png_and_json_and_come_back_in(
     assert list(h.load_hints(fresh, out.hints_json).hints) == hints
 
 
+@pytest.mark.slow
 def test_hints_change_the_colorization_and_no_hints_is_automatic(
     hint_colorizer, photos, tmp_path
 ):

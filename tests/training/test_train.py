@@ -266,6 +266,7 @@ def test_checkpoint_round_trips(tmp_path, batch) -> None:
     assert float(restored.eval_step(lightness, ab)) == pytest.approx(loss, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_compute_prior_on_tiny_folder(photo_dir, tmp_path) -> None:
     grey = Image.fromarray(skimage.data.camera()[::4, ::4])
     folder = tmp_path / "data"
